@@ -1,0 +1,219 @@
+"""The `authgate` command: serve, secret, keys, users, token, db."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from joserfc.errors import JoseError
+from joserfc.jws import extract_compact
+from rich.console import Console
+from rich.table import Table
+
+from authgate.core.store import UserId
+from authgate.errors import AuthgateError, ConfigurationError, InvalidToken
+from authgate.service import Service
+from authgate.settings import Settings
+from authgate.storage.schema import schema_state, upgrade
+from authgate.storage.sql import create_database_engine
+
+app = typer.Typer(
+    help="authgate: JWT authentication service. Settings come from AUTHGATE_* variables and .env.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+keys_app = typer.Typer(help="Signing keys.", no_args_is_help=True)
+users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
+token_app = typer.Typer(help="Access tokens.", no_args_is_help=True)
+db_app = typer.Typer(help="The database.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(users_app, name="users")
+app.add_typer(token_app, name="token")
+app.add_typer(db_app, name="db")
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status instead of exiting."""
+    command = typer.main.get_command(app)
+    args = list(argv) if argv is not None else sys.argv[1:]
+    try:
+        # standalone mode: click prints usage errors itself and exits with its own codes.
+        command.main(args=args, prog_name="authgate", standalone_mode=True)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except ConfigurationError as exc:
+        err.print(f"authgate: configuration error: {exc}")
+        return 2
+    except AuthgateError as exc:
+        err.print(f"authgate: {exc}")
+        return 1
+    return 0
+
+
+def _settings() -> Settings:
+    return Settings.from_env(os.environ)
+
+
+def _service() -> Service:
+    return Service(_settings())
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Run the HTTP server (uvicorn)."""
+    import uvicorn
+
+    # Open once here so a bad setting, key or schema stops startup with a clear message,
+    # and so workers never race to create the schema or the first signing key.
+    Service(_settings()).close()
+    err.print(f"authgate listening on http://{host}:{port} ({workers} worker(s)); docs at /docs")
+    uvicorn.run(
+        "authgate.web.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        server_header=False,
+    )
+
+
+@app.command()
+def secret() -> None:
+    """Print a new random secret (256 bits) for AUTHGATE_SECRET or AUTHGATE_KEY_ENCRYPTION_KEY."""
+    print(secrets.token_urlsafe(32))
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List the signing keys: which one signs and which still verify."""
+    service = _service()
+    table = Table("kid", "alg", "created", "role")
+    for key in service.keys.keys.values():
+        role = "signing" if key is service.keys.signing else "verifying"
+        table.add_row(key.kid, key.alg, _when(key.created_at), role)
+    out.print(table)
+
+
+@keys_app.command("jwks")
+def keys_jwks() -> None:
+    """Print the public JWK Set, as served at /.well-known/jwks.json."""
+    print(json.dumps(_service().keys.jwks(), indent=2))
+
+
+@users_app.command("create")
+def users_create(
+    email: str,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Create a user; the password is prompted for unless --password-stdin is given."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    user = _service().accounts.sign_up(email, password)
+    out.print(f"created {user.email} ({user.id})")
+
+
+@users_app.command("list")
+def users_list(
+    limit: Annotated[int, typer.Option(min=1, help="How many users to show.")] = 100,
+    offset: Annotated[int, typer.Option(min=0, help="How many to skip.")] = 0,
+) -> None:
+    """List users, oldest first."""
+    table = Table("id", "email", "created", "status")
+    for user in _service().live_users(limit=limit, offset=offset):
+        status = "disabled" if user.disabled_at else "active"
+        table.add_row(user.id, user.email, _when(user.created_at), status)
+    out.print(table)
+
+
+@users_app.command("disable")
+def users_disable(email: str) -> None:
+    """Disable a user and end all its sessions (running servers notice within a second)."""
+    service = _service()
+    user = service.accounts.find(email)
+    ended = service.disable_user(UserId(user.id))
+    out.print(f"disabled {user.email}; ended {ended} session(s)")
+
+
+@users_app.command("enable")
+def users_enable(email: str) -> None:
+    """Let a disabled user sign in again."""
+    service = _service()
+    user = service.accounts.find(email)
+    service.accounts.set_disabled(user.id, False)
+    out.print(f"enabled {user.email}")
+
+
+@token_app.command("inspect")
+def token_inspect(token: str) -> None:
+    """Verify an access token and explain it: header, claims with times, and the verdict."""
+    try:
+        parts = extract_compact(token.strip().encode())
+        header, payload = parts.headers(), json.loads(parts.payload)
+    except (JoseError, ValueError, UnicodeError):
+        err.print("not a JWS compact token (three base64url segments with a JSON header)")
+        raise typer.Exit(1) from None
+    out.print("[bold]header[/bold]")
+    out.print_json(json.dumps(header))
+    out.print("[bold]claims[/bold]")
+    out.print_json(json.dumps(payload))
+    if isinstance(payload, dict):
+        for claim in ("iat", "nbf", "exp"):
+            value = payload.get(claim)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                out.print(f"  {claim}: {_when(datetime.fromtimestamp(value, UTC))}")
+    service = _service()
+    try:
+        service.read(token.strip())
+    except InvalidToken as exc:
+        out.print(f"[red]refused[/red] ({type(exc).__name__}): {exc}")
+        raise typer.Exit(1) from None
+    out.print(
+        "[green]valid[/green]: a known key signed it; it is in its time window and meant for us"
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database schema to this version; safe to run again."""
+    settings = _settings()
+    engine = create_database_engine(settings.database_url)
+    try:
+        before = schema_state(engine)
+        upgrade(engine)
+        out.print(f"database schema: {before} -> {schema_state(engine)}")
+    finally:
+        engine.dispose()
+
+
+def _when(instant: datetime) -> str:
+    delta = instant - datetime.now(UTC)
+    seconds = int(abs(delta.total_seconds()))
+    if seconds < 90:
+        span = f"{seconds} s"
+    elif seconds < 5400:
+        span = f"{seconds // 60} min"
+    elif seconds < 172800:
+        span = f"{seconds // 3600} h"
+    else:
+        span = f"{seconds // 86400} days"
+    relative = f"in {span}" if delta.total_seconds() > 0 else f"{span} ago"
+    return f"{instant:%Y-%m-%d %H:%M:%S} UTC ({relative})"

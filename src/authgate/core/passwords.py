@@ -1,0 +1,147 @@
+"""Password hashing (argon2id, with bcrypt accepted for legacy hashes) and the password policy.
+
+Presets have names, like argon2-cffi's profiles: RECOMMENDED follows OWASP's argon2id
+parameters (m=19 MiB, t=2, p=1); FAST_FOR_TESTS keeps test suites quick.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import unicodedata
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Literal
+
+import argon2
+import bcrypt
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from authgate.errors import InvalidCredentials, PasswordRejected
+
+MAX_LENGTH = 1024
+BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
+BCRYPT_MAX_BYTES = 72  # bcrypt reads no further; Node's bcrypt silently truncated here
+
+
+@dataclass(frozen=True, slots=True)
+class Preset:
+    """argon2id cost parameters."""
+
+    time_cost: int
+    memory_cost_kib: int
+    parallelism: int
+
+
+RECOMMENDED = Preset(time_cost=2, memory_cost_kib=19 * 1024, parallelism=1)
+FAST_FOR_TESTS = Preset(time_cost=1, memory_cost_kib=64, parallelism=1)
+PRESETS = {"recommended": RECOMMENDED, "fast-for-tests": FAST_FOR_TESTS}
+
+
+@cache
+def common_passwords() -> frozenset[str]:
+    """The shipped list of common passwords, lowercased (NIST SP 800-63B §5.1.1.2)."""
+    text = resources.files("authgate.core").joinpath("common_passwords.txt").read_text("utf-8")
+    return frozenset(line for line in text.splitlines() if line)
+
+
+class Passwords:
+    """Hashes, verifies and judges passwords with one fixed set of parameters."""
+
+    def __init__(self, preset: Preset = RECOMMENDED, *, min_length: int = 8) -> None:
+        if not 1 <= min_length <= MAX_LENGTH:
+            raise ValueError(f"min_length must be between 1 and {MAX_LENGTH}")
+        self.min_length = min_length
+        self._argon2 = argon2.PasswordHasher(
+            time_cost=preset.time_cost,
+            memory_cost=preset.memory_cost_kib,
+            parallelism=preset.parallelism,
+            type=argon2.Type.ID,
+        )
+        # Unknown e-mails are checked against this, so they cost what a real check costs.
+        self._dummy_hash = self._argon2.hash("authgate dummy password")
+
+    def check_policy(self, password: str) -> None:
+        """Refuse a new password that is too short, too long or too common.
+
+        Raises:
+            PasswordRejected: with a reason a person can act on.
+        """
+        if len(password) < self.min_length:
+            raise PasswordRejected(f"the password must be at least {self.min_length} characters")
+        if len(password) > MAX_LENGTH:
+            raise PasswordRejected(f"the password must be at most {MAX_LENGTH} characters")
+        if not _encodable(password):
+            raise PasswordRejected("the password contains unpaired surrogate characters")
+        if password.lower() in common_passwords():
+            raise PasswordRejected("the password is too common; choose another")
+
+    def hash(self, password: str) -> str:
+        """Hash a password with argon2id (NFKC-normalised, NIST SP 800-63B §5.1.1.2)."""
+        return self._argon2.hash(_normalize(password))
+
+    def verify(self, stored_hash: str, password: str) -> Literal[True]:
+        """Check a password against an argon2id or a legacy bcrypt hash.
+
+        Raises:
+            InvalidCredentials: the password does not match, or the hash is unreadable.
+        """
+        if len(password) > MAX_LENGTH or not _encodable(password):
+            raise InvalidCredentials
+        if stored_hash.startswith(BCRYPT_PREFIXES):
+            return _verify_bcrypt(stored_hash, password)
+        try:
+            return self._argon2.verify(stored_hash, _normalize(password))
+        except (VerificationError, InvalidHashError):
+            raise InvalidCredentials from None
+
+    def verify_dummy(self, password: str) -> None:
+        """Do the work of a real verification, then fail: for unknown accounts.
+
+        Raises:
+            InvalidCredentials: always.
+        """
+        if len(password) > MAX_LENGTH or not _encodable(password):
+            raise InvalidCredentials  # refused before hashing, as verify() does
+        with contextlib.suppress(VerificationError):
+            self._argon2.verify(self._dummy_hash, _normalize(password))
+        raise InvalidCredentials
+
+    def needs_rehash(self, stored_hash: str) -> bool:
+        """True for bcrypt hashes and argon2 hashes made with other parameters."""
+        if stored_hash.startswith(BCRYPT_PREFIXES):
+            return True
+        try:
+            return self._argon2.check_needs_rehash(stored_hash)
+        except InvalidHashError:
+            return True
+
+
+def is_password_hash(value: str) -> bool:
+    """True when `value` looks like a hash this module can verify."""
+    return value.startswith(("$argon2id$", *BCRYPT_PREFIXES))
+
+
+def _verify_bcrypt(stored_hash: str, password: str) -> Literal[True]:
+    # The Node tutorial's bcrypt hashed only the first 72 bytes, so that is what the
+    # stored hash can check; the argon2id rehash that follows keeps the whole password.
+    candidate = password.encode("utf-8")[:BCRYPT_MAX_BYTES]
+    try:
+        matched = bcrypt.checkpw(candidate, stored_hash.encode("ascii"))
+    except ValueError:
+        matched = False
+    if not matched:
+        raise InvalidCredentials
+    return True
+
+
+def _normalize(password: str) -> str:
+    return unicodedata.normalize("NFKC", password)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

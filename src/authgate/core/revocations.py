@@ -1,0 +1,58 @@
+"""Which access tokens are refused before they expire: ended sessions and users' valid-after.
+
+Both checks are dictionary lookups, done on every guarded request. Only revocations
+younger than one access-token lifetime matter: older tokens have expired anyway.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from authgate.core.store import SessionId, UserId
+from authgate.core.tokens import AccessClaims
+from authgate.errors import RevokedToken
+
+
+class Revocations:
+    """The in-memory set of revoked sessions and users' valid-after instants."""
+
+    def __init__(self, *, window: timedelta) -> None:
+        self.window = window
+        self._sessions: dict[str, datetime] = {}
+        self._valid_after: dict[str, datetime] = {}
+        self._lock = threading.Lock()
+
+    def check(self, claims: AccessClaims) -> None:
+        """Refuse a verified token whose session ended or whose user signed out everywhere.
+
+        Raises:
+            RevokedToken: either way.
+        """
+        if claims.session_id in self._sessions:
+            raise RevokedToken
+        valid_after = self._valid_after.get(claims.subject)
+        if valid_after is not None and claims.issued_at < valid_after:
+            raise RevokedToken
+
+    def revoke_sessions(self, revoked: Iterable[tuple[SessionId, datetime]]) -> None:
+        with self._lock:
+            self._sessions.update(revoked)
+
+    def set_valid_after(self, entries: Iterable[tuple[UserId, datetime]]) -> None:
+        with self._lock:
+            for user_id, at in entries:
+                at = at.replace(microsecond=0)  # tokens carry whole seconds (iat)
+                if at > self._valid_after.get(user_id, at - timedelta(seconds=1)):
+                    self._valid_after[user_id] = at
+
+    def prune(self, now: datetime) -> None:
+        """Forget revocations older than the window: their tokens have expired."""
+        horizon = now - self.window
+        with self._lock:
+            self._sessions = {k: v for k, v in self._sessions.items() if v >= horizon}
+            self._valid_after = {k: v for k, v in self._valid_after.items() if v >= horizon}
+
+    def __len__(self) -> int:
+        return len(self._sessions) + len(self._valid_after)

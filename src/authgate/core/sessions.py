@@ -1,0 +1,202 @@
+"""Sessions and their refresh-token families: start, rotate, detect reuse, end.
+
+A refresh token is 256 random bits, stored only as its SHA-256 hash. Rotating one marks
+it used and stores its successor in one conditional update, so two concurrent rotations
+can never both succeed. A used token that comes back after the grace window is taken
+as theft (RFC 9700 §4.14.2) and revokes the whole session. Inside the window a retry
+gets the same successor, which is derived from the presented token with HMAC and a
+server secret, so it never has to be stored in clear.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from authgate.core.clock import Clock
+from authgate.core.revocations import Revocations
+from authgate.core.store import (
+    AuditEvent,
+    AuditLog,
+    NoAudit,
+    RefreshRecord,
+    Session,
+    SessionId,
+    SessionStore,
+    UserId,
+)
+from authgate.errors import RefreshTokenReused, SessionEnded, UnknownSession
+
+REFRESH_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")
+MAX_USER_AGENT = 512
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPolicy:
+    lifetime: timedelta = timedelta(days=30)
+    idle_timeout: timedelta = timedelta(days=7)
+    reuse_grace: timedelta = timedelta(seconds=10)
+
+
+def hash_refresh_token(token: str) -> str:
+    return hashlib.sha256(token.encode("ascii")).hexdigest()
+
+
+def new_refresh_token() -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+
+
+class Sessions:
+    """Starts, rotates and ends sessions, and keeps `revocations` up to date."""
+
+    def __init__(
+        self,
+        store: SessionStore,
+        *,
+        secret: bytes,
+        policy: SessionPolicy,
+        revocations: Revocations,
+        clock: Clock,
+        audit: AuditLog | None = None,
+    ) -> None:
+        self.store = store
+        self.policy = policy
+        self.revocations = revocations
+        self.clock = clock
+        self.audit = audit or NoAudit()
+        self._secret = secret
+
+    def start(
+        self, user_id: UserId, *, ip: str | None = None, user_agent: str | None = None
+    ) -> tuple[Session, str]:
+        """Open a session; return it and its first refresh token."""
+        now = self.clock()
+        session = Session(
+            id=SessionId(str(uuid.uuid4())),
+            user_id=user_id,
+            created_at=now,
+            last_used_at=now,
+            expires_at=now + self.policy.lifetime,
+            ip=ip,
+            user_agent=(user_agent or None) and user_agent[:MAX_USER_AGENT],
+        )
+        token = new_refresh_token()
+        self.store.start_session(session, hash_refresh_token(token))
+        self.audit.record(
+            AuditEvent("sign_in", at=now, user_id=user_id, session_id=session.id, ip=ip)
+        )
+        return session, token
+
+    def rotate(self, refresh_token: str, *, ip: str | None = None) -> tuple[Session, str]:
+        """Trade a refresh token for its successor.
+
+        Raises:
+            SessionEnded: the token is unknown, or its session expired, idled out or ended.
+            RefreshTokenReused: the token was already rotated and the grace window has
+                passed; the session is revoked, with its access tokens.
+        """
+        record = self._find(refresh_token)
+        self._check_alive(record)
+        successor = self._successor(refresh_token)
+        now = self.clock()
+        if record.used_at is None:
+            if self.store.rotate_refresh_token(
+                record.token_hash, hash_refresh_token(successor), now=now
+            ):
+                return record.session, successor
+            record = self._find(refresh_token)  # a concurrent rotation won; see what it did
+            self._check_alive(record)
+        if record.used_at is None:  # the update failed for a reason _check_alive missed
+            raise SessionEnded("the session has ended", session_id=record.session.id)
+        if self.policy.reuse_grace and now - record.used_at <= self.policy.reuse_grace:
+            twin = self.store.find_refresh_token(hash_refresh_token(successor))
+            if twin is not None and twin.used_at is None:
+                return record.session, successor
+        self._revoke(record.session, reason="refresh_token_reused", ip=ip)
+        raise RefreshTokenReused(session_id=record.session.id)
+
+    def end(self, session_id: SessionId, *, reason: str = "signed_out") -> bool:
+        """End one session; False when it was unknown or already over."""
+        session = self.store.get_session(session_id)
+        if session is None:
+            return False
+        return self._revoke(session, reason=reason)
+
+    def end_by_refresh_token(self, refresh_token: str) -> bool:
+        """End the session a refresh token belongs to; False when there is none to end."""
+        if not REFRESH_TOKEN_SHAPE.fullmatch(refresh_token):
+            return False
+        record = self.store.find_refresh_token(hash_refresh_token(refresh_token))
+        return record is not None and self._revoke(record.session, reason="signed_out")
+
+    def end_all(self, user_id: UserId, *, reason: str = "signed_out_everywhere") -> int:
+        """End every session of a user and refuse the user's older access tokens."""
+        now = self.clock()
+        ended = self.store.end_user_sessions(user_id, now=now, reason=reason)
+        self.revocations.revoke_sessions((sid, now) for sid in ended)
+        self.audit.record(AuditEvent(reason, at=now, user_id=user_id))
+        return len(ended)
+
+    def end_for_user(self, user_id: UserId, session_id: SessionId) -> None:
+        """End one of the user's own live sessions.
+
+        Raises:
+            UnknownSession: no live session of this user has that id.
+        """
+        session = self.store.get_session(session_id)
+        if (
+            session is None
+            or session.user_id != user_id
+            or not self._revoke(session, reason="ended")
+        ):
+            raise UnknownSession
+
+    def live(self, user_id: UserId) -> Sequence[Session]:
+        """The user's sessions that can still refresh, most recently used first."""
+        now = self.clock()
+        sessions = [
+            s
+            for s in self.store.live_sessions(user_id, now=now)
+            if now - s.last_used_at <= self.policy.idle_timeout
+        ]
+        return sorted(sessions, key=lambda s: s.last_used_at, reverse=True)
+
+    def _find(self, refresh_token: str) -> RefreshRecord:
+        if not REFRESH_TOKEN_SHAPE.fullmatch(refresh_token):
+            raise SessionEnded("the refresh token is not one authgate issued")
+        record = self.store.find_refresh_token(hash_refresh_token(refresh_token))
+        if record is None:
+            raise SessionEnded("the refresh token is unknown")
+        return record
+
+    def _check_alive(self, record: RefreshRecord) -> None:
+        session, now = record.session, self.clock()
+        if session.revoked_at is not None:
+            raise SessionEnded("the session has ended", session_id=session.id)
+        if now >= session.expires_at:
+            raise SessionEnded("the session has expired", session_id=session.id)
+        if now - session.last_used_at > self.policy.idle_timeout:
+            self._revoke(session, reason="idle_timeout")
+            raise SessionEnded("the session was idle for too long", session_id=session.id)
+
+    def _successor(self, refresh_token: str) -> str:
+        digest = hmac.new(self._secret, refresh_token.encode("ascii"), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+    def _revoke(self, session: Session, *, reason: str, ip: str | None = None) -> bool:
+        now = self.clock()
+        ended = self.store.end_session(session.id, now=now, reason=reason)
+        # Refuse its access tokens from the next request on, even if another process ended it.
+        self.revocations.revoke_sessions([(session.id, now)])
+        if ended:
+            self.audit.record(
+                AuditEvent(reason, at=now, user_id=session.user_id, session_id=session.id, ip=ip)
+            )
+        return ended

@@ -1,0 +1,145 @@
+"""What the core needs from storage: value types and the store Protocols.
+
+Implementations match these Protocols without inheriting from them (see storage/sql.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import NewType, Protocol
+
+UserId = NewType("UserId", str)
+SessionId = NewType("SessionId", str)
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: UserId
+    email: str
+    password_hash: str
+    created_at: datetime
+    disabled_at: datetime | None = None
+    # Access tokens issued before this whole second are refused (sign-out-all, disable).
+    valid_after: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """One sign-in and the family of refresh tokens rotated from it."""
+
+    id: SessionId
+    user_id: UserId
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+    ip: str | None = None
+    user_agent: str | None = None
+    revoked_at: datetime | None = None
+    revoked_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshRecord:
+    """A stored refresh token (by hash) and the session it belongs to."""
+
+    token_hash: str
+    session: Session
+    used_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    kind: str
+    at: datetime
+    user_id: UserId | None = None
+    session_id: SessionId | None = None
+    ip: str | None = None
+    detail: Mapping[str, str] | None = None
+
+
+class UserStore(Protocol):
+    def add_user(self, user: User) -> None:
+        """Raises EmailTaken when the e-mail (case-insensitively) is already registered."""
+
+    def user_by_email(self, email: str) -> User | None: ...
+
+    def user_by_id(self, user_id: UserId) -> User | None: ...
+
+    def list_users(self, *, limit: int, offset: int = 0) -> Sequence[User]: ...
+
+    def set_password_hash(self, user_id: UserId, password_hash: str) -> None: ...
+
+    def set_disabled(self, user_id: UserId, *, at: datetime | None) -> None:
+        """Disable (at an instant) or re-enable (None) a user."""
+
+    def set_valid_after(self, user_id: UserId, at: datetime) -> None: ...
+
+    def users_valid_after_since(self, since: datetime) -> Sequence[tuple[UserId, datetime]]:
+        """Users whose valid-after instant is at or after `since`."""
+
+
+class SessionStore(Protocol):
+    def start_session(self, session: Session, token_hash: str) -> None:
+        """Store a new session and its first refresh token together."""
+
+    def find_refresh_token(self, token_hash: str) -> RefreshRecord | None: ...
+
+    def rotate_refresh_token(self, token_hash: str, successor_hash: str, *, now: datetime) -> bool:
+        """Atomically mark `token_hash` used and store its successor.
+
+        Returns False, changing nothing, when the token was already used or its session
+        has ended: of two concurrent rotations exactly one returns True.
+        """
+
+    def get_session(self, session_id: SessionId) -> Session | None: ...
+
+    def live_sessions(self, user_id: UserId, *, now: datetime) -> Sequence[Session]:
+        """Sessions of the user that are neither revoked nor past their absolute lifetime."""
+
+    def end_session(self, session_id: SessionId, *, now: datetime, reason: str) -> bool:
+        """Revoke one session; False when it was unknown or already ended."""
+
+    def end_user_sessions(
+        self, user_id: UserId, *, now: datetime, reason: str
+    ) -> Sequence[SessionId]:
+        """Revoke every live session of the user; return their ids."""
+
+    def sessions_revoked_since(self, since: datetime) -> Sequence[tuple[SessionId, datetime]]: ...
+
+
+class AuditLog(Protocol):
+    def record(self, event: AuditEvent) -> None: ...
+
+
+class NoAudit:
+    """An AuditLog that keeps nothing, for tools and tests that do not look."""
+
+    def record(self, event: AuditEvent) -> None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    """A signing key as kept in storage: PEM, sealed when a key-encryption key is set."""
+
+    kid: str
+    alg: str
+    material: bytes
+    sealed: bool
+    created_at: datetime
+    retired_at: datetime | None = None
+
+
+class KeyStore(Protocol):
+    def signing_keys(self) -> Sequence[StoredKey]:
+        """Every stored key, retired ones included, oldest first."""
+
+    def add_signing_key(self, key: StoredKey) -> None: ...
+
+    def server_secret(self, name: str, *, candidate: bytes, sealed: bool) -> tuple[bytes, bool]:
+        """Return the stored secret called `name`, storing `candidate` first if there is none.
+
+        Of concurrent callers, all get the one value that was stored first.
+        """

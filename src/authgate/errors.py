@@ -1,0 +1,158 @@
+"""The whole authgate exception tree.
+
+    AuthgateError                 root; never raised itself
+    ├── InvalidToken              "invalid_token"         refuse this token
+    │   ├── MalformedToken        wrong segments, bad base64 or JSON, wrong claim types
+    │   ├── UntrustedToken        signature fails, unknown kid, algorithm not the key's
+    │   ├── ExpiredToken          outside its time window: exp passed or nbf not reached
+    │   ├── ForeignToken          issuer, audience or token type is not ours
+    │   └── RevokedToken          its session ended or its user signed out everywhere
+    ├── InvalidGrant              "invalid_grant"         refuse this refresh token
+    │   ├── RefreshTokenReused    a rotated token came back; its session is now revoked
+    │   └── SessionEnded          refresh token unknown, expired, revoked or signed out
+    ├── NoCredentials             "unauthorized"          a guarded route got no Bearer token
+    ├── InvalidCredentials        "invalid_credentials"   sign-in failed
+    ├── EmailTaken                "email_taken"
+    ├── InvalidEmail              "invalid_email"
+    ├── PasswordRejected          "password_rejected"     carries .reason
+    ├── UnknownSession            "not_found"             no live session of this user by that id
+    ├── UnknownUser               "not_found"
+    ├── Throttled                 "too_many_requests"     carries .retry_after (seconds)
+    ├── Overloaded                "overloaded"            hashing queue full; carries .retry_after
+    └── ConfigurationError        bad settings or keys, found at startup
+
+Callers need only `except InvalidToken` (or `InvalidGrant`); the subclasses serve logs,
+metrics and tests. Context goes into attributes, never a password, a token or a key.
+"""
+
+from __future__ import annotations
+
+
+class AuthgateError(Exception):
+    """Root of every error authgate raises on purpose."""
+
+    code = "error"
+    message = "authentication error"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.message)
+
+    @property
+    def detail(self) -> str:
+        return str(self)
+
+
+class InvalidToken(AuthgateError):
+    """An access token that must be refused."""
+
+    code = "invalid_token"
+    message = "the access token is invalid"
+
+
+class MalformedToken(InvalidToken):
+    message = "the access token is malformed"
+
+
+class UntrustedToken(InvalidToken):
+    message = "the access token's signature or key is not trusted"
+
+
+class ExpiredToken(InvalidToken):
+    message = "the access token is outside its validity period"
+
+
+class ForeignToken(InvalidToken):
+    message = "the access token was not issued for this service"
+
+
+class RevokedToken(InvalidToken):
+    message = "the access token's session has ended"
+
+
+class InvalidGrant(AuthgateError):
+    """A refresh token that must be refused (RFC 6749 §5.2 `invalid_grant`)."""
+
+    code = "invalid_grant"
+    message = "the refresh token is invalid, expired or revoked"
+
+    def __init__(self, message: str | None = None, *, session_id: str | None = None) -> None:
+        super().__init__(message)
+        self.session_id = session_id
+
+
+class RefreshTokenReused(InvalidGrant):
+    message = "the refresh token was already used; the session has been revoked"
+
+
+class SessionEnded(InvalidGrant):
+    pass
+
+
+class NoCredentials(AuthgateError):
+    """A guarded route was called without a Bearer token (RFC 6750 §3.1: no error code)."""
+
+    code = "unauthorized"
+    message = "this route needs a Bearer access token"
+
+
+class InvalidCredentials(AuthgateError):
+    code = "invalid_credentials"
+    message = "the e-mail or password is incorrect"
+
+
+class EmailTaken(AuthgateError):
+    code = "email_taken"
+    message = "an account with this e-mail already exists"
+
+
+class InvalidEmail(AuthgateError):
+    code = "invalid_email"
+    message = "the e-mail address is not valid"
+
+
+class PasswordRejected(AuthgateError):
+    """A new password that the policy refuses; `reason` says why in plain words."""
+
+    code = "password_rejected"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class UnknownSession(AuthgateError):
+    code = "not_found"
+    message = "no such session"
+
+
+class UnknownUser(AuthgateError):
+    code = "not_found"
+    message = "no such user"
+
+
+class Throttled(AuthgateError):
+    """Too many attempts; try again after `retry_after` seconds."""
+
+    code = "too_many_requests"
+    message = "too many requests; try again later"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__()
+        self.retry_after = max(1, retry_after)
+
+
+class Overloaded(AuthgateError):
+    """The password-hashing queue is full; try again after `retry_after` seconds."""
+
+    code = "overloaded"
+    message = "the service is busy; try again shortly"
+
+    def __init__(self, retry_after: int = 1) -> None:
+        super().__init__()
+        self.retry_after = retry_after
+
+
+class ConfigurationError(AuthgateError):
+    """Bad settings or keys, found at startup."""
+
+    code = "configuration_error"

@@ -1,0 +1,251 @@
+"""The assembled service: database, keys, accounts, sessions and the guard, from Settings.
+
+The web app and the CLI both start here, so they share one idea of what the service is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from authgate.core.clock import Clock, utc_now
+from authgate.core.keys import (
+    SYMMETRIC,
+    Algorithm,
+    KeyRing,
+    SigningKey,
+    generate_key,
+    load_key,
+    seal,
+    secret_key,
+    unseal,
+)
+from authgate.core.passwords import RECOMMENDED, Passwords, Preset
+from authgate.core.revocations import Revocations
+from authgate.core.sessions import SessionPolicy, Sessions
+from authgate.core.store import Session, StoredKey, User, UserId
+from authgate.core.tokens import LEEWAY, AccessClaims, issue_access_token, read_access_token
+from authgate.core.users import Accounts
+from authgate.errors import ConfigurationError
+from authgate.settings import Settings
+from authgate.storage.schema import schema_state, upgrade
+from authgate.storage.sql import SqlStore, create_database_engine
+
+logger = logging.getLogger("authgate")
+
+# Revocations committed this long before the last poll are still picked up by the next.
+POLL_OVERLAP = timedelta(seconds=5)
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """What a sign-in or a refresh hands back to the client."""
+
+    access_token: str
+    claims: AccessClaims
+    refresh_token: str
+    session: Session
+    expires_in: int
+
+
+class Service:
+    """authgate, assembled: open it with Settings, then call it from routes or commands."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock = utc_now,
+        preset: Preset = RECOMMENDED,
+        migrate: Literal["if-empty", "never"] = "if-empty",
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.engine = create_database_engine(settings.database_url)
+        self.store = SqlStore(self.engine)
+        self._check_schema(migrate)
+        kek = settings.key_encryption_key.reveal() if settings.key_encryption_key else None
+        self.keys = open_key_ring(
+            self.store,
+            algorithm=settings.algorithm,
+            secret=settings.secret.reveal().encode() if settings.secret else None,
+            key_encryption_key=kek,
+            now=clock(),
+        )
+        self.passwords = Passwords(preset, min_length=settings.password_min_length)
+        self.accounts = Accounts(self.store, self.passwords, clock=clock, audit=self.store)
+        self.revocations = Revocations(window=settings.access_token_ttl + LEEWAY)
+        self.sessions = Sessions(
+            self.store,
+            secret=self._refresh_secret(kek),
+            policy=SessionPolicy(
+                lifetime=settings.refresh_token_ttl,
+                idle_timeout=settings.session_idle_timeout,
+                reuse_grace=settings.refresh_reuse_grace,
+            ),
+            revocations=self.revocations,
+            clock=clock,
+            audit=self.store,
+        )
+        self._synced_at = clock() - self.revocations.window
+        self.sync_revocations()
+
+    # -- the guard: the hot path of every protected route ---------------------
+
+    def read(self, token: str) -> AccessClaims:
+        """Verify an access token and refuse it if its session or user was revoked.
+
+        Raises:
+            InvalidToken: any reason; the subclass says which.
+        """
+        claims = read_access_token(
+            token,
+            keys=self.keys,
+            issuer=self.settings.issuer,
+            audience=self.settings.audience,
+            now=self.clock(),
+        )
+        self.revocations.check(claims)
+        return claims
+
+    # -- flows --------------------------------------------------------------
+
+    def sign_in(
+        self, email: str, password: str, *, ip: str | None = None, user_agent: str | None = None
+    ) -> SignedIn:
+        """Raises: InvalidCredentials."""
+        user = self.accounts.sign_in(email, password, ip=ip)
+        session, refresh_token = self.sessions.start(user.id, ip=ip, user_agent=user_agent)
+        return self._signed_in(user.id, user.email, session, refresh_token)
+
+    def refresh(self, refresh_token: str, *, ip: str | None = None) -> SignedIn:
+        """Raises: InvalidGrant (SessionEnded or RefreshTokenReused)."""
+        session, successor = self.sessions.rotate(refresh_token, ip=ip)
+        user = self.accounts.get(session.user_id)
+        return self._signed_in(user.id, user.email, session, successor)
+
+    def disable_user(self, user_id: UserId) -> int:
+        """Disable a user and end all its sessions; return how many were ended."""
+        self.accounts.set_disabled(user_id, True)
+        return self.sessions.end_all(user_id, reason="user_disabled")
+
+    def live_users(self, *, limit: int, offset: int = 0) -> Sequence[User]:
+        return self.store.list_users(limit=limit, offset=offset)
+
+    def sync_revocations(self) -> None:
+        """Learn revocations made by other processes (the CLI, other workers)."""
+        now = self.clock()
+        since = self._synced_at - POLL_OVERLAP
+        self.revocations.revoke_sessions(self.store.sessions_revoked_since(since))
+        self.revocations.set_valid_after(self.store.users_valid_after_since(since))
+        self.revocations.prune(now)
+        self._synced_at = now
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def _signed_in(self, user_id: UserId, email: str, session: Session, refresh: str) -> SignedIn:
+        ttl = self.settings.access_token_ttl
+        token, claims = issue_access_token(
+            subject=user_id,
+            email=email,
+            session_id=session.id,
+            keys=self.keys,
+            issuer=self.settings.issuer,
+            audience=self.settings.audience,
+            now=self.clock(),
+            ttl=ttl,
+        )
+        return SignedIn(token, claims, refresh, session, int(ttl.total_seconds()))
+
+    def _check_schema(self, migrate: Literal["if-empty", "never"]) -> None:
+        state = schema_state(self.engine)
+        if state == "empty" and migrate == "if-empty":
+            upgrade(self.engine)
+        elif state != "current":
+            raise ConfigurationError(
+                f"the database schema is {state} this version of authgate; "
+                "run `authgate db upgrade`"
+                if state != "ahead"
+                else "the database was migrated by a newer authgate; upgrade authgate"
+            )
+
+    def _refresh_secret(self, key_encryption_key: str | None) -> bytes:
+        """The HMAC key that derives refresh-token successors; shared by every process."""
+        if self.settings.secret is not None:
+            return hmac.new(
+                self.settings.secret.reveal().encode(),
+                b"authgate refresh successor",
+                hashlib.sha256,
+            ).digest()
+        candidate = secrets.token_bytes(32)
+        sealed = key_encryption_key is not None
+        value, was_sealed = self.store.server_secret(
+            "refresh_successor",
+            candidate=seal(candidate, key_encryption_key) if key_encryption_key else candidate,
+            sealed=sealed,
+        )
+        if not was_sealed:
+            return value
+        if key_encryption_key is None:
+            raise ConfigurationError(
+                "the stored secrets are encrypted; set AUTHGATE_KEY_ENCRYPTION_KEY"
+            )
+        return unseal(value, key_encryption_key)
+
+
+def open_key_ring(
+    store: SqlStore,
+    *,
+    algorithm: Algorithm,
+    secret: bytes | None,
+    key_encryption_key: str | None,
+    now: datetime,
+) -> KeyRing:
+    """The ring for `algorithm`: an HS key from the secret, or stored asymmetric keys.
+
+    On first start the asymmetric signing key is generated and stored; every key not yet
+    retired keeps verifying. The newest key of the configured algorithm signs.
+    """
+    if algorithm in SYMMETRIC:
+        if secret is None:
+            raise ConfigurationError(f"AUTHGATE_SECRET is required with {algorithm}")
+        return KeyRing(secret_key(algorithm, secret, created_at=now))
+    stored = [k for k in store.signing_keys() if k.retired_at is None]
+    if not any(k.alg == algorithm for k in stored):
+        key = generate_key(algorithm, now=now)
+        pem = key.private_pem()
+        store.add_signing_key(
+            StoredKey(
+                kid=key.kid,
+                alg=key.alg,
+                material=seal(pem, key_encryption_key) if key_encryption_key else pem,
+                sealed=key_encryption_key is not None,
+                created_at=now,
+            )
+        )
+        logger.info("generated a new %s signing key %s", algorithm, key.kid)
+        stored = [k for k in store.signing_keys() if k.retired_at is None]
+    keys = [_load(k, key_encryption_key) for k in stored]
+    signing = max((k for k in keys if k.alg == algorithm), key=lambda k: (k.created_at, k.kid))
+    return KeyRing(signing, keys)
+
+
+def _load(stored: StoredKey, key_encryption_key: str | None) -> SigningKey:
+    material = stored.material
+    if stored.sealed:
+        if key_encryption_key is None:
+            raise ConfigurationError(
+                "the stored signing keys are encrypted; set AUTHGATE_KEY_ENCRYPTION_KEY"
+            )
+        material = unseal(material, key_encryption_key)
+    if stored.alg not in ("RS256", "PS256", "ES256", "EdDSA"):
+        raise ConfigurationError(f"stored key {stored.kid} has an unknown algorithm {stored.alg}")
+    alg: Algorithm = stored.alg  # type: ignore[assignment]  # narrowed by the check above
+    return load_key(alg, material, kid=stored.kid, created_at=stored.created_at)

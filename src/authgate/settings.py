@@ -1,0 +1,183 @@
+"""Settings: one frozen dataclass, read once from the environment (and `.env`) at the edge."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import TypeVar
+
+from authgate.core.keys import ALGORITHMS, SYMMETRIC, Algorithm, check_secret
+from authgate.errors import ConfigurationError
+
+PREFIX = "AUTHGATE_"
+T = TypeVar("T")
+logger = logging.getLogger("authgate.settings")
+
+
+class Secret:
+    """A string that never shows itself in a repr, a log line or a traceback."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything an operator can set; see the README's settings table."""
+
+    database_url: str = "sqlite:///./authgate.db"
+    redis_url: str | None = None
+    issuer: str = "http://localhost:8000"
+    audience: str = "authgate"
+    algorithm: Algorithm = "RS256"
+    secret: Secret | None = None
+    key_encryption_key: Secret | None = None
+    access_token_ttl: timedelta = timedelta(seconds=900)
+    refresh_token_ttl: timedelta = timedelta(seconds=2_592_000)
+    session_idle_timeout: timedelta = timedelta(seconds=604_800)
+    refresh_reuse_grace: timedelta = timedelta(seconds=10)
+    password_min_length: int = 8
+    throttle_sign_up: str = "20/hour"
+    throttle_sign_in_ip: str = "60/minute"
+    throttle_sign_in_account: str = "5/minute"
+    throttle_token: str = "120/minute"  # noqa: S105 - a rate, not a secret
+    hashing_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    hashing_queue: int = 64
+    revocation_poll_interval: timedelta = timedelta(seconds=1)
+
+    def __post_init__(self) -> None:
+        if self.algorithm not in ALGORITHMS:
+            raise ConfigurationError(f"AUTHGATE_ALGORITHM must be one of {', '.join(ALGORITHMS)}")
+        if self.algorithm in SYMMETRIC:
+            if self.secret is None:
+                raise ConfigurationError(
+                    f"AUTHGATE_SECRET is required with AUTHGATE_ALGORITHM={self.algorithm}; "
+                    "`authgate secret` prints one"
+                )
+            check_secret(self.secret.reveal().encode(), name="AUTHGATE_SECRET")
+        for name in ("access_token_ttl", "refresh_token_ttl", "session_idle_timeout"):
+            if getattr(self, name) <= timedelta(0):
+                raise ConfigurationError(
+                    f"{PREFIX}{name.upper()} must be a positive number of seconds"
+                )
+        if self.refresh_reuse_grace < timedelta(0):
+            raise ConfigurationError("AUTHGATE_REFRESH_REUSE_GRACE must be 0 or more seconds")
+        if not 8 <= self.password_min_length <= 1024:
+            raise ConfigurationError("AUTHGATE_PASSWORD_MIN_LENGTH must be between 8 and 1024")
+        for name in (
+            "throttle_sign_up",
+            "throttle_sign_in_ip",
+            "throttle_sign_in_account",
+            "throttle_token",
+        ):
+            _check_rate(getattr(self, name), f"{PREFIX}{name.upper()}")
+        if self.hashing_workers < 1 or self.hashing_queue < 1:
+            raise ConfigurationError(
+                "AUTHGATE_HASHING_WORKERS and AUTHGATE_HASHING_QUEUE must be at least 1"
+            )
+        if not self.issuer or not self.audience:
+            raise ConfigurationError("AUTHGATE_ISSUER and AUTHGATE_AUDIENCE must not be empty")
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str], *, env_file: Path | None = Path(".env")
+    ) -> Settings:
+        """Build settings from `AUTHGATE_*` variables, falling back to a `.env` file.
+
+        Raises:
+            ConfigurationError: naming the variable whose value is bad.
+        """
+        values = dict(_read_env_file(env_file)) if env_file is not None else {}
+        values.update((k, v) for k, v in environ.items() if k.startswith(PREFIX))
+        for name in sorted(set(values) - {PREFIX + f.upper() for f in cls.__dataclass_fields__}):
+            logger.warning("ignoring %s: authgate has no such setting", name)
+
+        kwargs: dict[str, object] = {}
+
+        def take(name: str, parse: Callable[[str], T]) -> None:
+            raw = values.get(PREFIX + name.upper())
+            if raw is None:
+                return
+            try:
+                kwargs[name] = parse(raw.strip())
+            except (ValueError, TypeError) as exc:
+                raise ConfigurationError(f"{PREFIX}{name.upper()}: {exc}") from None
+
+        for name in (
+            "database_url",
+            "issuer",
+            "audience",
+            "throttle_sign_up",
+            "throttle_sign_in_ip",
+            "throttle_sign_in_account",
+            "throttle_token",
+        ):
+            take(name, str)
+        take("redis_url", lambda v: v or None)
+        take("algorithm", _algorithm)
+        take("secret", lambda v: Secret(v) if v else None)
+        take("key_encryption_key", lambda v: Secret(v) if v else None)
+        for name in (
+            "access_token_ttl",
+            "refresh_token_ttl",
+            "session_idle_timeout",
+            "refresh_reuse_grace",
+            "revocation_poll_interval",
+        ):
+            take(name, _seconds)
+        for name in ("password_min_length", "hashing_workers", "hashing_queue"):
+            take(name, _whole_number)
+        return cls(**kwargs)  # type: ignore[arg-type]  # each value was parsed to its field's type
+
+
+def _read_env_file(path: Path) -> Mapping[str, str]:
+    if not path.is_file():
+        return {}
+    from dotenv import dotenv_values  # the server extra; verifiers never read .env
+
+    return {k: v for k, v in dotenv_values(path).items() if v is not None and k.startswith(PREFIX)}
+
+
+def _algorithm(value: str) -> Algorithm:
+    if value not in ALGORITHMS:
+        raise ValueError(f"must be one of {', '.join(ALGORITHMS)}, not {value!r}")
+    return value
+
+
+def _whole_number(value: str) -> int:
+    if not value.isdigit():
+        raise ValueError(f"must be a whole number, not {value!r}")
+    return int(value)
+
+
+def _seconds(value: str) -> timedelta:
+    return timedelta(seconds=_whole_number(value))
+
+
+def _check_rate(value: str, name: str) -> None:
+    from limits import parse_many  # the server extra
+
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ConfigurationError(
+            f"{name}: {value!r} is not a rate like '5/minute' or '20 per hour'"
+        ) from None

@@ -1,0 +1,446 @@
+"""SQLAlchemy tables and the SQL implementations of the core's stores.
+
+SQLite runs in WAL mode with `synchronous=NORMAL`: a committed transaction survives a
+crash of the process. Write transactions start with BEGIN IMMEDIATE, so concurrent
+writers queue on the busy timeout instead of failing on a lock upgrade.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    DateTime,
+    Dialect,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Row,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    create_engine,
+    event,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from authgate.core.store import (
+    AuditEvent,
+    RefreshRecord,
+    Session,
+    SessionId,
+    StoredKey,
+    User,
+    UserId,
+)
+from authgate.core.users import email_key
+from authgate.errors import EmailTaken
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on every database."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("email", String(320), nullable=False),
+    Column("email_key", String(320), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("disabled_at", UtcDateTime),
+    Column("valid_after", UtcDateTime, index=True),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_used_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("ip", String(64)),
+    Column("user_agent", String(512)),
+    Column("revoked_at", UtcDateTime),
+    Column("revoked_reason", String(64)),
+    Index("ix_sessions_user_id", "user_id"),
+    Index("ix_sessions_revoked_at", "revoked_at"),
+)
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("session_id", String(36), ForeignKey("sessions.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("used_at", UtcDateTime),
+    Index("ix_refresh_tokens_session_id", "session_id"),
+)
+
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("alg", String(16), nullable=False),
+    Column("material", LargeBinary, nullable=False),
+    Column("sealed", Boolean, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("retired_at", UtcDateTime),
+)
+
+server_secrets = Table(
+    "server_secrets",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", LargeBinary, nullable=False),
+    Column("sealed", Boolean, nullable=False),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("user_id", String(36)),
+    Column("session_id", String(36)),
+    Column("ip", String(64)),
+    Column("detail", Text),
+    Index("ix_audit_events_user_id", "user_id"),
+)
+
+
+def create_database_engine(url: str) -> Engine:
+    """An engine for `url`, with SQLite set up for WAL and explicit transactions."""
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: object) -> None:
+        # Let SQLAlchemy's "begin" event, below, start every transaction itself.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "journal_mode=WAL",
+            "synchronous=NORMAL",
+            "foreign_keys=ON",
+            "busy_timeout=30000",
+        ):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        immediate = connection.get_execution_options().get("sqlite_write", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class SqlStore:
+    """UserStore, SessionStore, KeyStore and AuditLog over one SQLAlchemy engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(sqlite_write=True)
+            with conn.begin():
+                yield conn
+
+    def ping(self) -> None:
+        with self._read() as conn:
+            conn.exec_driver_sql("SELECT 1").scalar_one()
+
+    # -- users --------------------------------------------------------------
+
+    def add_user(self, user: User) -> None:
+        try:
+            with self._write() as conn:
+                conn.execute(
+                    insert(users).values(
+                        id=user.id,
+                        email=user.email,
+                        email_key=email_key(user.email),
+                        password_hash=user.password_hash,
+                        created_at=user.created_at,
+                        disabled_at=user.disabled_at,
+                        valid_after=user.valid_after,
+                    )
+                )
+        except IntegrityError:
+            raise EmailTaken from None
+
+    def user_by_email(self, email: str) -> User | None:
+        with self._read() as conn:
+            row = conn.execute(select(users).where(users.c.email_key == email_key(email))).first()
+        return _user(row) if row else None
+
+    def user_by_id(self, user_id: UserId) -> User | None:
+        with self._read() as conn:
+            row = conn.execute(select(users).where(users.c.id == user_id)).first()
+        return _user(row) if row else None
+
+    def list_users(self, *, limit: int, offset: int = 0) -> Sequence[User]:
+        query = select(users).order_by(users.c.created_at, users.c.id).limit(limit).offset(offset)
+        with self._read() as conn:
+            return [_user(row) for row in conn.execute(query)]
+
+    def set_password_hash(self, user_id: UserId, password_hash: str) -> None:
+        with self._write() as conn:
+            conn.execute(
+                update(users).where(users.c.id == user_id).values(password_hash=password_hash)
+            )
+
+    def set_disabled(self, user_id: UserId, *, at: datetime | None) -> None:
+        with self._write() as conn:
+            conn.execute(update(users).where(users.c.id == user_id).values(disabled_at=at))
+
+    def set_valid_after(self, user_id: UserId, at: datetime) -> None:
+        with self._write() as conn:
+            conn.execute(update(users).where(users.c.id == user_id).values(valid_after=at))
+
+    def users_valid_after_since(self, since: datetime) -> Sequence[tuple[UserId, datetime]]:
+        query = select(users.c.id, users.c.valid_after).where(users.c.valid_after >= since)
+        with self._read() as conn:
+            return [(UserId(row.id), row.valid_after) for row in conn.execute(query)]
+
+    # -- sessions and refresh tokens -----------------------------------------
+
+    def start_session(self, session: Session, token_hash: str) -> None:
+        with self._write() as conn:
+            conn.execute(
+                insert(sessions).values(
+                    id=session.id,
+                    user_id=session.user_id,
+                    created_at=session.created_at,
+                    last_used_at=session.last_used_at,
+                    expires_at=session.expires_at,
+                    ip=session.ip,
+                    user_agent=session.user_agent,
+                )
+            )
+            conn.execute(
+                insert(refresh_tokens).values(
+                    token_hash=token_hash, session_id=session.id, created_at=session.created_at
+                )
+            )
+
+    def find_refresh_token(self, token_hash: str) -> RefreshRecord | None:
+        query = (
+            select(refresh_tokens.c.token_hash, refresh_tokens.c.used_at, sessions)
+            .join(sessions, sessions.c.id == refresh_tokens.c.session_id)
+            .where(refresh_tokens.c.token_hash == token_hash)
+        )
+        with self._read() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        return RefreshRecord(token_hash=row.token_hash, session=_session(row), used_at=row.used_at)
+
+    def rotate_refresh_token(self, token_hash: str, successor_hash: str, *, now: datetime) -> bool:
+        live = select(sessions.c.id).where(sessions.c.revoked_at.is_(None))
+        with self._write() as conn:
+            session_id = conn.execute(
+                update(refresh_tokens)
+                .where(
+                    refresh_tokens.c.token_hash == token_hash,
+                    refresh_tokens.c.used_at.is_(None),
+                    refresh_tokens.c.session_id.in_(live),
+                )
+                .values(used_at=now)
+                .returning(refresh_tokens.c.session_id)
+            ).scalar_one_or_none()
+            if session_id is None:
+                return False
+            conn.execute(
+                insert(refresh_tokens).values(
+                    token_hash=successor_hash, session_id=session_id, created_at=now
+                )
+            )
+            conn.execute(
+                update(sessions).where(sessions.c.id == session_id).values(last_used_at=now)
+            )
+            return True
+
+    def get_session(self, session_id: SessionId) -> Session | None:
+        with self._read() as conn:
+            row = conn.execute(select(sessions).where(sessions.c.id == session_id)).first()
+        return _session(row) if row else None
+
+    def live_sessions(self, user_id: UserId, *, now: datetime) -> Sequence[Session]:
+        query = select(sessions).where(
+            sessions.c.user_id == user_id,
+            sessions.c.revoked_at.is_(None),
+            sessions.c.expires_at > now,
+        )
+        with self._read() as conn:
+            return [_session(row) for row in conn.execute(query)]
+
+    def end_session(self, session_id: SessionId, *, now: datetime, reason: str) -> bool:
+        with self._write() as conn:
+            result = conn.execute(
+                update(sessions)
+                .where(sessions.c.id == session_id, sessions.c.revoked_at.is_(None))
+                .values(revoked_at=now, revoked_reason=reason)
+            )
+        return result.rowcount == 1
+
+    def end_user_sessions(
+        self, user_id: UserId, *, now: datetime, reason: str
+    ) -> Sequence[SessionId]:
+        with self._write() as conn:
+            ended = conn.execute(
+                update(sessions)
+                .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
+                .values(revoked_at=now, revoked_reason=reason)
+                .returning(sessions.c.id)
+            ).scalars()
+            return [SessionId(sid) for sid in ended]
+
+    def sessions_revoked_since(self, since: datetime) -> Sequence[tuple[SessionId, datetime]]:
+        query = select(sessions.c.id, sessions.c.revoked_at).where(sessions.c.revoked_at >= since)
+        with self._read() as conn:
+            return [(SessionId(row.id), row.revoked_at) for row in conn.execute(query)]
+
+    # -- keys ---------------------------------------------------------------
+
+    def signing_keys(self) -> Sequence[StoredKey]:
+        query = select(signing_keys).order_by(signing_keys.c.created_at, signing_keys.c.kid)
+        with self._read() as conn:
+            return [
+                StoredKey(
+                    kid=row.kid,
+                    alg=row.alg,
+                    material=row.material,
+                    sealed=row.sealed,
+                    created_at=row.created_at,
+                    retired_at=row.retired_at,
+                )
+                for row in conn.execute(query)
+            ]
+
+    def add_signing_key(self, key: StoredKey) -> None:
+        with self._write() as conn:
+            conn.execute(
+                insert(signing_keys).values(
+                    kid=key.kid,
+                    alg=key.alg,
+                    material=key.material,
+                    sealed=key.sealed,
+                    created_at=key.created_at,
+                    retired_at=key.retired_at,
+                )
+            )
+
+    def server_secret(self, name: str, *, candidate: bytes, sealed: bool) -> tuple[bytes, bool]:
+        query = select(server_secrets).where(server_secrets.c.name == name)
+        with self._write() as conn:
+            row = conn.execute(query).first()
+            if row is None:
+                conn.execute(
+                    insert(server_secrets).values(name=name, value=candidate, sealed=sealed)
+                )
+                return candidate, sealed
+            return row.value, row.sealed
+
+    # -- audit --------------------------------------------------------------
+
+    def record(self, event: AuditEvent) -> None:
+        with self._write() as conn:
+            conn.execute(
+                insert(audit_events).values(
+                    at=event.at,
+                    kind=event.kind,
+                    user_id=event.user_id,
+                    session_id=event.session_id,
+                    ip=event.ip,
+                    detail=json.dumps(dict(event.detail)) if event.detail else None,
+                )
+            )
+
+    def audit_events(
+        self, *, user_id: UserId | None = None, limit: int = 100
+    ) -> Sequence[AuditEvent]:
+        query = select(audit_events).order_by(audit_events.c.id.desc()).limit(limit)
+        if user_id is not None:
+            query = query.where(audit_events.c.user_id == user_id)
+        with self._read() as conn:
+            return [
+                AuditEvent(
+                    kind=row.kind,
+                    at=row.at,
+                    user_id=row.user_id,
+                    session_id=row.session_id,
+                    ip=row.ip,
+                    detail=json.loads(row.detail) if row.detail else None,
+                )
+                for row in conn.execute(query)
+            ]
+
+
+def _user(row: Row[Any]) -> User:
+    return User(
+        id=UserId(row.id),
+        email=row.email,
+        password_hash=row.password_hash,
+        created_at=row.created_at,
+        disabled_at=row.disabled_at,
+        valid_after=row.valid_after,
+    )
+
+
+def _session(row: Row[Any]) -> Session:
+    return Session(
+        id=SessionId(row.id),
+        user_id=UserId(row.user_id),
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+        expires_at=row.expires_at,
+        ip=row.ip,
+        user_agent=row.user_agent,
+        revoked_at=row.revoked_at,
+        revoked_reason=row.revoked_reason,
+    )

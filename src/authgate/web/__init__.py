@@ -1,0 +1,1 @@
+"""The HTTP face of authgate: a FastAPI app built by create_app(settings)."""

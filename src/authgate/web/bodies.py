@@ -1,0 +1,81 @@
+"""Request and response shapes. Strict: a number is not a string, an unknown shape is a 422."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Self
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+
+def _no_surrogates(value: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text must not contain unpaired surrogate characters") from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_surrogates)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+
+class Credentials(Body):
+    email: Annotated[Text, Field(max_length=320, examples=["ada@example.com"])]
+    password: Annotated[Text, Field(examples=["a long, memorable passphrase"])]
+
+
+class RefreshRequest(Body):
+    """`refresh_token`, or `token` as the Node tutorial called it."""
+
+    refresh_token: Annotated[Text | None, Field(max_length=512)] = None
+    token: Annotated[Text | None, Field(max_length=512)] = None
+
+    @model_validator(mode="after")
+    def _one_token(self) -> Self:
+        if self.refresh_token is None and self.token is None:
+            raise ValueError("refresh_token is required")
+        return self
+
+    @property
+    def value(self) -> str:
+        return self.refresh_token if self.refresh_token is not None else str(self.token)
+
+
+class SignOutRequest(Body):
+    refresh_token: Annotated[Text | None, Field(max_length=512)] = None
+    token: Annotated[Text | None, Field(max_length=512)] = None
+
+    @property
+    def value(self) -> str | None:
+        return self.refresh_token if self.refresh_token is not None else self.token
+
+
+class UserOut(BaseModel):
+    id: str
+    email: str
+    created_at: datetime
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str = "Bearer"  # noqa: S105 - the RFC 6750 scheme name
+    expires_in: int
+    refresh_token: str
+
+
+class SessionOut(BaseModel):
+    id: str
+    created_at: datetime
+    last_used_at: datetime
+    ip: str | None
+    user_agent: str | None
+    current: bool
+
+
+class ErrorOut(BaseModel):
+    error: str
+    detail: str

@@ -1,0 +1,99 @@
+"""The one table from authgate errors to HTTP responses: `{"error": code, "detail": text}`."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from authgate.errors import (
+    AuthgateError,
+    EmailTaken,
+    InvalidCredentials,
+    InvalidEmail,
+    InvalidGrant,
+    InvalidToken,
+    NoCredentials,
+    Overloaded,
+    PasswordRejected,
+    Throttled,
+    UnknownSession,
+    UnknownUser,
+)
+
+STATUS: dict[type[AuthgateError], int] = {
+    NoCredentials: 401,
+    InvalidToken: 401,
+    InvalidGrant: 401,
+    InvalidCredentials: 401,
+    EmailTaken: 409,
+    InvalidEmail: 422,
+    PasswordRejected: 422,
+    UnknownSession: 404,
+    UnknownUser: 404,
+    Throttled: 429,
+    Overloaded: 503,
+}
+
+HTTP_CODES = {
+    400: "invalid_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "request_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def error_response(
+    status: int, code: str, detail: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
+
+
+def _status(exc: AuthgateError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 400
+
+
+def _headers(exc: AuthgateError) -> dict[str, str] | None:
+    if isinstance(exc, NoCredentials):
+        return {"WWW-Authenticate": "Bearer"}
+    if isinstance(exc, InvalidToken):
+        return {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+    if isinstance(exc, Throttled | Overloaded):
+        return {"Retry-After": str(exc.retry_after)}
+    if isinstance(exc, InvalidGrant):
+        return {"Cache-Control": "no-store"}
+    return None
+
+
+async def _on_authgate_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AuthgateError)  # noqa: S101 - registered for AuthgateError only
+    return error_response(_status(exc), exc.code, exc.detail, _headers(exc))
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for this type only
+    problems = []
+    for error in exc.errors()[:5]:
+        if error.get("type") == "json_invalid":
+            problems.append("the body is not valid JSON")
+            continue
+        where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+        problems.append(f"{where}: {error.get('msg')}" if where else str(error.get("msg")))
+    return error_response(422, "invalid_request", "; ".join(problems) or "invalid request")
+
+
+async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)  # noqa: S101 - registered for this type only
+    code = HTTP_CODES.get(exc.status_code, "invalid_request")
+    return error_response(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AuthgateError, _on_authgate_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(HTTPException, _on_http_error)

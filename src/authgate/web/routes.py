@@ -1,0 +1,281 @@
+"""The HTTP routes of DESIGN.md §2: parse, call the service, shape the response."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.security import OAuth2PasswordBearer
+from pydantic import ValidationError
+
+from authgate.core.store import SessionId, UserId
+from authgate.core.tokens import AccessClaims
+from authgate.errors import InvalidCredentials, InvalidToken, NoCredentials
+from authgate.service import Service, SignedIn
+from authgate.web.bodies import (
+    Credentials,
+    ErrorOut,
+    RefreshRequest,
+    SessionOut,
+    SignOutRequest,
+    TokenOut,
+    UserOut,
+)
+from authgate.web.hashing import HashingPool
+from authgate.web.throttle import Throttle
+
+router = APIRouter()
+
+# Declares the Bearer scheme in OpenAPI with /sign-in as its password flow, so Swagger's
+# Authorize button works. auto_error=False: authgate answers 401 in its own shape.
+bearer = OAuth2PasswordBearer(tokenUrl="sign-in", auto_error=False)
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}  # RFC 6749 §5.1
+TOKEN_FAILURES: dict[int | str, dict[str, object]] = {
+    401: {"model": ErrorOut},
+    429: {"model": ErrorOut},
+}
+GUARD_FAILURES: dict[int | str, dict[str, object]] = {401: {"model": ErrorOut}}
+
+
+def service(request: Request) -> Service:
+    svc: Service = request.app.state.service
+    return svc
+
+
+async def access_claims(
+    request: Request, token: Annotated[str | None, Depends(bearer)]
+) -> AccessClaims:
+    """The guard: a verified, unrevoked access token, or a 401. Runs on the event loop."""
+    if token is None:
+        raise NoCredentials
+    svc: Service = request.app.state.service
+    return svc.read(token)
+
+
+Claims = Annotated[AccessClaims, Depends(access_claims)]
+Svc = Annotated[Service, Depends(service)]
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def token_response(result: SignedIn) -> JSONResponse:
+    body = {
+        "access_token": result.access_token,
+        "token_type": "Bearer",
+        "expires_in": result.expires_in,
+        "refresh_token": result.refresh_token,
+    }
+    return JSONResponse(body, headers=NO_STORE)
+
+
+@router.post(
+    "/sign-up",
+    status_code=201,
+    response_model=UserOut,
+    responses={409: {"model": ErrorOut}, 422: {"model": ErrorOut}, 429: {"model": ErrorOut}},
+)
+async def sign_up(body: Credentials, request: Request, svc: Svc) -> UserOut:
+    """Create a user. The e-mail is compared case-insensitively."""
+    ip = client_ip(request)
+    request.app.state.throttle.hit("sign_up", ip)
+    pool: HashingPool = request.app.state.hashing
+    user = await pool.run(svc.accounts.sign_up, body.email, body.password, ip=ip)
+    return UserOut(id=user.id, email=user.email, created_at=user.created_at)
+
+
+@router.post(
+    "/sign-in",
+    response_model=TokenOut,
+    responses=TOKEN_FAILURES,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": Credentials.model_json_schema()},
+                "application/x-www-form-urlencoded": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["username", "password"],
+                        "properties": {
+                            "username": {"type": "string", "description": "the e-mail"},
+                            "password": {"type": "string"},
+                            "grant_type": {"type": "string", "enum": ["password"]},
+                        },
+                    }
+                },
+            },
+        }
+    },
+)
+async def sign_in(request: Request, svc: Svc) -> JSONResponse:
+    """Check the credentials and start a session. JSON, or the OAuth2 password form."""
+    credentials = await read_credentials(request)
+    ip = client_ip(request)
+    throttle: Throttle = request.app.state.throttle
+    account = svc.accounts.account_key(credentials.email)
+    throttle.hit("sign_in_ip", ip)
+    throttle.check("sign_in_account", account)
+    pool: HashingPool = request.app.state.hashing
+    try:
+        result = await pool.run(
+            svc.sign_in,
+            credentials.email,
+            credentials.password,
+            ip=ip,
+            user_agent=request.headers.get("user-agent"),
+        )
+    except InvalidCredentials:
+        throttle.hit("sign_in_account", account)
+        raise
+    return token_response(result)
+
+
+@router.post("/token", response_model=TokenOut, responses=TOKEN_FAILURES)
+async def refresh(body: RefreshRequest, request: Request, svc: Svc) -> JSONResponse:
+    """Trade a refresh token for a new access token and a new refresh token (rotation)."""
+    ip = client_ip(request)
+    request.app.state.throttle.hit("token", ip)
+    result = await run_in_threadpool(svc.refresh, body.value, ip=ip)
+    return token_response(result)
+
+
+@router.get("/test", response_class=PlainTextResponse, responses=GUARD_FAILURES)
+async def test(claims: Claims) -> PlainTextResponse:
+    """The tutorial's protected example."""
+    return PlainTextResponse("Token Verified, Authorizing User...")
+
+
+@router.get("/me", response_model=UserOut, responses=GUARD_FAILURES)
+def me(claims: Claims, svc: Svc) -> UserOut:
+    """The signed-in user."""
+    user = svc.accounts.get(UserId(claims.subject))
+    return UserOut(id=user.id, email=user.email, created_at=user.created_at)
+
+
+@router.post("/sign-out", status_code=204, responses=GUARD_FAILURES)
+async def sign_out(
+    request: Request,
+    svc: Svc,
+    token: Annotated[str | None, Depends(bearer)],
+    body: SignOutRequest | None = None,
+) -> Response:
+    """End this session, named by the Bearer token, the refresh token, or both."""
+    refresh_token = body.value if body else None
+    if token is None and refresh_token is None:
+        raise NoCredentials
+    session_id = None
+    if token is not None:
+        try:
+            session_id = svc.read(token).session_id
+        except InvalidToken:
+            if refresh_token is None:
+                raise
+    if session_id is not None:
+        await run_in_threadpool(svc.sessions.end, SessionId(session_id))
+    if refresh_token is not None:
+        await run_in_threadpool(svc.sessions.end_by_refresh_token, refresh_token)
+    return Response(status_code=204)
+
+
+@router.post("/sign-out-all", status_code=204, responses=GUARD_FAILURES)
+def sign_out_all(claims: Claims, svc: Svc) -> Response:
+    """End every session of the signed-in user."""
+    svc.sessions.end_all(UserId(claims.subject))
+    return Response(status_code=204)
+
+
+@router.get("/sessions", response_model=list[SessionOut], responses=GUARD_FAILURES)
+def list_sessions(claims: Claims, svc: Svc) -> list[SessionOut]:
+    """The signed-in user's live sessions, most recently used first."""
+    return [
+        SessionOut(
+            id=s.id,
+            created_at=s.created_at,
+            last_used_at=s.last_used_at,
+            ip=s.ip,
+            user_agent=s.user_agent,
+            current=s.id == claims.session_id,
+        )
+        for s in svc.sessions.live(UserId(claims.subject))
+    ]
+
+
+@router.delete(
+    "/sessions/{session_id}",
+    status_code=204,
+    responses={**GUARD_FAILURES, 404: {"model": ErrorOut}},
+)
+def end_session(session_id: str, claims: Claims, svc: Svc) -> Response:
+    """End one of the signed-in user's sessions, e.g. on a lost laptop."""
+    svc.sessions.end_for_user(UserId(claims.subject), SessionId(session_id))
+    return Response(status_code=204)
+
+
+@router.get("/.well-known/jwks.json")
+def jwks(svc: Svc) -> JSONResponse:
+    """The public signing keys (RFC 7517)."""
+    return JSONResponse(svc.keys.jwks(), headers={"Cache-Control": "public, max-age=300"})
+
+
+@router.get("/.well-known/openid-configuration")
+def openid_configuration(svc: Svc) -> JSONResponse:
+    """Discovery: where the keys and the token endpoint are (OpenID Connect Discovery 1.0)."""
+    issuer = svc.settings.issuer.rstrip("/")
+    return JSONResponse(
+        {
+            "issuer": svc.settings.issuer,
+            "jwks_uri": f"{issuer}/.well-known/jwks.json",
+            "token_endpoint": f"{issuer}/token",
+            "userinfo_endpoint": f"{issuer}/me",
+            "grant_types_supported": ["password", "refresh_token"],
+            "response_types_supported": ["token"],
+            "subject_types_supported": ["public"],
+            "token_endpoint_auth_methods_supported": ["none"],
+            "id_token_signing_alg_values_supported": [svc.settings.algorithm],
+            "access_token_signing_alg_values_supported": [svc.settings.algorithm],
+        },
+        headers={"Cache-Control": "public, max-age=300"},
+    )
+
+
+@router.get("/health")
+async def health() -> dict[str, str]:
+    """Liveness: the process answers."""
+    return {"status": "ok"}
+
+
+@router.get("/ready", responses={503: {"model": ErrorOut}})
+def ready(svc: Svc) -> JSONResponse:
+    """Readiness: the database answers."""
+    try:
+        svc.store.ping()
+    except Exception:  # any driver error means "not ready"; the probe must not 500
+        return JSONResponse({"error": "not_ready", "detail": "the database is unreachable"}, 503)
+    return JSONResponse({"status": "ready"})
+
+
+async def read_credentials(request: Request) -> Credentials:
+    """Credentials from a JSON body, or from the OAuth2 password form (username, password)."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    data: object
+    if media_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        form = await request.form()
+        data = {"email": form.get("username"), "password": form.get("password")}
+    else:
+        try:
+            data = json.loads(await request.body())
+        except (ValueError, RecursionError):
+            raise RequestValidationError(
+                [{"loc": ("body",), "msg": "the body is not valid JSON", "type": "json_invalid"}]
+            ) from None
+    try:
+        return Credentials.model_validate(data)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None

@@ -1,0 +1,74 @@
+"""Shared fixtures: settings on a fresh SQLite file, a frozen clock, the service, the app."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from authgate.core.clock import FrozenClock
+from authgate.core.passwords import FAST_FOR_TESTS
+from authgate.service import Service
+from authgate.settings import Settings
+from authgate.web.app import create_app
+
+PASSWORD = "correct horse battery staple"
+GENEROUS = "10000/minute"
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(datetime(2030, 1, 1, 12, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'authgate.db'}"
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(
+        database_url=database_url,
+        throttle_sign_up=GENEROUS,
+        throttle_sign_in_ip=GENEROUS,
+        throttle_sign_in_account=GENEROUS,
+        throttle_token=GENEROUS,
+    )
+
+
+@pytest.fixture
+def service(settings: Settings, clock: FrozenClock) -> Iterator[Service]:
+    svc = Service(settings, clock=clock, preset=FAST_FOR_TESTS)
+    yield svc
+    svc.close()
+
+
+@pytest.fixture
+def app(settings: Settings, clock: FrozenClock) -> FastAPI:
+    return create_app(settings, clock=clock, preset=FAST_FOR_TESTS)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def sign_up_and_in(
+    client: TestClient, email: str = "ada@example.com", password: str = PASSWORD
+) -> dict[str, str]:
+    """Create a user through the API and sign in; return the token response body."""
+    assert client.post("/sign-up", json={"email": email, "password": password}).status_code == 201
+    response = client.post("/sign-in", json={"email": email, "password": password})
+    assert response.status_code == 200
+    body: dict[str, str] = response.json()
+    return body
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

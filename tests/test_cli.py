@@ -1,0 +1,173 @@
+"""The `authgate` command, called as main([...]) in-process against a real SQLite file."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from authgate.cli import main
+from authgate.service import Service
+from authgate.settings import Settings
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(autouse=True)
+def environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run every command in an empty folder with its own database, as an operator would."""
+    monkeypatch.chdir(tmp_path)
+    for name in list(__import__("os").environ):
+        if name.startswith("AUTHGATE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AUTHGATE_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    return tmp_path
+
+
+def create_user(monkeypatch: pytest.MonkeyPatch, email: str = "ada@example.com") -> int:
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+    return main(["users", "create", email, "--password-stdin"])
+
+
+def test_secret_prints_256_random_bits(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["secret"]) == 0
+    first = capsys.readouterr().out.strip()
+    main(["secret"])
+    second = capsys.readouterr().out.strip()
+    assert len(first) == 43
+    assert first != second
+
+
+def test_users_create_then_list_shows_the_user(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert create_user(monkeypatch) == 0
+    capsys.readouterr()
+    assert main(["users", "list"]) == 0
+    assert "ada@example.com" in capsys.readouterr().out
+
+
+def test_users_create_refuses_a_common_password_with_exit_status_1(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("password1\n"))
+    assert main(["users", "create", "ada@example.com", "--password-stdin"]) == 1
+    assert "too common" in capsys.readouterr().err
+
+
+def test_users_disable_ends_sessions_and_refuses_sign_in(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    create_user(monkeypatch)
+    settings = Settings.from_env({"AUTHGATE_DATABASE_URL": f"sqlite:///{Path.cwd() / 'cli.db'}"})
+    service = Service(settings)
+    signed_in = service.sign_in("ada@example.com", PASSWORD)
+    service.close()
+
+    assert main(["users", "disable", "ADA@example.com"]) == 0
+    assert "ended 1 session" in capsys.readouterr().out
+
+    service = Service(settings)  # a fresh process learns of the revocation from the database
+    with pytest.raises(Exception, match="session has ended"):
+        service.read(signed_in.access_token)
+    with pytest.raises(Exception, match="incorrect"):
+        service.sign_in("ada@example.com", PASSWORD)
+    service.close()
+
+
+def test_users_disable_of_an_unknown_user_fails(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["users", "disable", "nobody@example.com"]) == 1
+    assert "no such user" in capsys.readouterr().err
+
+
+def test_keys_jwks_prints_the_public_key_set(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["keys", "jwks"]) == 0
+    jwks = json.loads(capsys.readouterr().out)
+    assert [key["alg"] for key in jwks["keys"]] == ["RS256"]
+    assert "d" not in jwks["keys"][0]
+
+
+def test_keys_list_names_the_signing_key(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["keys", "list"]) == 0
+    assert "signing" in capsys.readouterr().out
+
+
+def test_token_inspect_explains_a_valid_token(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    create_user(monkeypatch)
+    service = Service(
+        Settings.from_env({"AUTHGATE_DATABASE_URL": f"sqlite:///{Path.cwd() / 'cli.db'}"})
+    )
+    token = service.sign_in("ada@example.com", PASSWORD).access_token
+    service.close()
+    capsys.readouterr()
+
+    assert main(["token", "inspect", token]) == 0
+    output = capsys.readouterr().out
+    assert "valid" in output
+    assert "ada@example.com" in output
+    assert "exp:" in output
+
+
+def test_token_inspect_says_why_a_tampered_token_is_refused(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    create_user(monkeypatch)
+    service = Service(
+        Settings.from_env({"AUTHGATE_DATABASE_URL": f"sqlite:///{Path.cwd() / 'cli.db'}"})
+    )
+    header, payload, signature = service.sign_in("ada@example.com", PASSWORD).access_token.split(
+        "."
+    )
+    service.close()
+    flipped = signature[:-2] + ("A" if signature[-2] != "A" else "B") + signature[-1]
+
+    assert main(["token", "inspect", f"{header}.{payload}.{flipped}"]) == 1
+    assert "UntrustedToken" in capsys.readouterr().out
+
+
+def test_token_inspect_refuses_garbage(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["token", "inspect", "not-a-token"]) == 1
+    assert "not a JWS" in capsys.readouterr().err
+
+
+def test_db_upgrade_is_idempotent(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["db", "upgrade"]) == 0
+    assert "empty -> current" in capsys.readouterr().out
+    assert main(["db", "upgrade"]) == 0
+    assert "current -> current" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("AUTHGATE_ACCESS_TOKEN_TTL", "fifteen"),
+        ("AUTHGATE_ALGORITHM", "none"),
+        ("AUTHGATE_THROTTLE_TOKEN", "lots"),
+        ("AUTHGATE_PASSWORD_MIN_LENGTH", "4"),
+        ("AUTHGATE_SECRET", "short"),
+    ],
+)
+def test_a_bad_setting_stops_with_a_message_naming_the_variable(
+    variable: str, value: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(variable, value)
+    if variable == "AUTHGATE_SECRET":
+        monkeypatch.setenv("AUTHGATE_ALGORITHM", "HS256")
+    assert main(["keys", "list"]) == 2
+    assert variable in capsys.readouterr().err
+
+
+def test_settings_are_read_from_a_dotenv_file(
+    environment: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (environment / ".env").write_text("AUTHGATE_ALGORITHM=ES256\n")
+    assert main(["keys", "jwks"]) == 0
+    assert json.loads(capsys.readouterr().out)["keys"][0]["alg"] == "ES256"
+
+
+def test_unknown_command_is_a_usage_error() -> None:
+    assert main(["frobnicate"]) == 2

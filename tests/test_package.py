@@ -1,0 +1,73 @@
+"""The package's shape: import arrows point inward, and the public names are exactly these."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import authgate
+
+SRC = Path(authgate.__file__).parent
+WEB_AND_DATABASE = ("fastapi", "starlette", "sqlalchemy", "alembic", "uvicorn", "limits")
+
+
+def imported_modules(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("path", sorted((SRC / "core").glob("*.py")), ids=lambda p: p.name)
+def test_core_imports_only_core_and_errors_of_authgate(path: Path) -> None:
+    for name in imported_modules(path):
+        top = name.split(".")[0]
+        assert top not in WEB_AND_DATABASE, f"{path.name} imports {name}"
+        if top == "authgate":
+            assert name.startswith(("authgate.core", "authgate.errors")), (
+                f"{path.name} imports {name}"
+            )
+
+
+def test_importing_the_core_loads_no_web_framework_or_database_driver() -> None:
+    code = (
+        "import sys, authgate, authgate.core.tokens, authgate.core.sessions, authgate.core.users;"
+        f"print(sorted(m for m in {WEB_AND_DATABASE!r} if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def test_public_names_are_exactly_these() -> None:
+    assert sorted(authgate.__all__) == [
+        "AccessClaims",
+        "AuthgateError",
+        "ConfigurationError",
+        "ExpiredToken",
+        "ForeignToken",
+        "InvalidToken",
+        "KeyRing",
+        "MalformedToken",
+        "RevokedToken",
+        "SigningKey",
+        "UntrustedToken",
+        "read_access_token",
+    ]
+    for name in authgate.__all__:
+        assert hasattr(authgate, name)
+
+
+def test_common_password_list_ships_with_the_package() -> None:
+    from authgate.core.passwords import common_passwords
+
+    assert len(common_passwords()) >= 10_000 - 1
+    assert "password" in common_passwords()

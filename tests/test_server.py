@@ -1,0 +1,131 @@
+"""End to end: `authgate serve` as a real uvicorn process, talked to over loopback HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+PASSWORD = "correct horse battery staple"
+
+
+@dataclass
+class Server:
+    url: str
+    env: dict[str, str]
+    folder: Path
+    process: subprocess.Popen[bytes]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    folder = tmp_path_factory.mktemp("server")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHGATE_")}
+    env.update(AUTHGATE_DATABASE_URL=f"sqlite:///{folder / 'authgate.db'}")
+    with (folder / "server.log").open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "authgate", "serve", "--port", str(port)],
+            cwd=folder,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"server did not start:\n{(folder / 'server.log').read_text()}")
+        time.sleep(0.1)
+    yield Server(url, env, folder, process)
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+
+
+def test_the_tutorial_flow_works_over_real_http(server: Server) -> None:
+    with httpx.Client(base_url=server.url) as http:
+        created = http.post("/sign-up", json={"email": "flow@example.com", "password": PASSWORD})
+        assert created.status_code == 201
+        tokens = http.post(
+            "/sign-in", json={"email": "flow@example.com", "password": PASSWORD}
+        ).json()
+        auth = {"Authorization": f"Bearer {tokens['access_token']}"}
+        assert http.get("/test", headers=auth).text == "Token Verified, Authorizing User..."
+        assert http.get("/me", headers=auth).json()["id"] == created.json()["id"]
+
+        rotated = http.post("/token", json={"token": tokens["refresh_token"]})
+        assert rotated.status_code == 200
+        new_auth = {"Authorization": f"Bearer {rotated.json()['access_token']}"}
+        assert http.post("/sign-out", headers=new_auth).status_code == 204
+
+        refused = http.get("/test", headers=new_auth)
+        assert refused.status_code == 401
+        assert refused.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+        assert (
+            http.post("/token", json={"refresh_token": rotated.json()["refresh_token"]}).status_code
+            == 401
+        )
+
+
+def test_a_user_disabled_from_the_cli_is_refused_by_the_running_server_within_a_second(
+    server: Server,
+) -> None:
+    with httpx.Client(base_url=server.url) as http:
+        http.post("/sign-up", json={"email": "laptop@example.com", "password": PASSWORD})
+        tokens = http.post(
+            "/sign-in", json={"email": "laptop@example.com", "password": PASSWORD}
+        ).json()
+        auth = {"Authorization": f"Bearer {tokens['access_token']}"}
+        assert http.get("/test", headers=auth).status_code == 200
+
+        subprocess.run(
+            [sys.executable, "-m", "authgate", "users", "disable", "laptop@example.com"],
+            cwd=server.folder,
+            env=server.env,
+            check=True,
+            capture_output=True,
+        )
+        disabled_at = time.monotonic()
+        while http.get("/test", headers=auth).status_code == 200:
+            assert time.monotonic() - disabled_at < 3, "revocation did not reach the server"
+            time.sleep(0.05)
+        assert time.monotonic() - disabled_at < 1.5
+
+
+@pytest.mark.parametrize("size", [16 * 1024, 200 * 1024])
+def test_huge_headers_get_a_4xx_and_the_server_survives(server: Server, size: int) -> None:
+    with httpx.Client(base_url=server.url) as http:
+        response = http.get("/test", headers={"Authorization": "Bearer " + "a" * size})
+        assert 400 <= response.status_code < 500
+        assert http.get("/health").status_code == 200
+
+
+def test_a_body_over_one_mebibyte_gets_413_from_the_real_server(server: Server) -> None:
+    response = httpx.post(f"{server.url}/sign-up", content=b"{" + b" " * (1024 * 1024) + b"}")
+    assert response.status_code == 413
