@@ -171,3 +171,21 @@ def test_settings_are_read_from_a_dotenv_file(
 
 def test_unknown_command_is_a_usage_error() -> None:
     assert main(["frobnicate"]) == 2
+
+
+def test_users_set_password_ends_sessions_and_the_new_password_signs_in(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    create_user(monkeypatch)
+    settings = Settings.from_env({"AUTHGATE_DATABASE_URL": f"sqlite:///{Path.cwd() / 'cli.db'}"})
+    service = Service(settings)
+    service.sign_in("ada@example.com", PASSWORD)
+    service.close()
+    monkeypatch.setattr("sys.stdin", io.StringIO("a brand new passphrase\n"))
+
+    assert main(["users", "set-password", "ada@example.com", "--password-stdin"]) == 0
+    assert "ended 1 session" in capsys.readouterr().out
+
+    service = Service(settings)
+    assert service.sign_in("ada@example.com", "a brand new passphrase").session.user_id
+    service.close()

@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +41,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     folder = tmp_path_factory.mktemp("server")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHGATE_")}
-    env.update(AUTHGATE_DATABASE_URL=f"sqlite:///{folder / 'authgate.db'}")
+    env.update(
+        AUTHGATE_DATABASE_URL=f"sqlite:///{folder / 'authgate.db'}",
+        AUTHGATE_THROTTLE_SIGN_IN_IP="100000/minute",  # the flood test signs in many times
+    )
     with (folder / "server.log").open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "authgate", "serve", "--port", str(port)],
@@ -129,3 +135,38 @@ def test_huge_headers_get_a_4xx_and_the_server_survives(server: Server, size: in
 def test_a_body_over_one_mebibyte_gets_413_from_the_real_server(server: Server) -> None:
     response = httpx.post(f"{server.url}/sign-up", content=b"{" + b" " * (1024 * 1024) + b"}")
     assert response.status_code == 413
+
+
+def test_a_sign_in_flood_does_not_stall_the_guarded_route(server: Server) -> None:
+    """argon2id runs on the hashing pool, so the event loop keeps answering /test."""
+    with httpx.Client(base_url=server.url) as http:
+        http.post("/sign-up", json={"email": "flood@example.com", "password": PASSWORD})
+        token = http.post(
+            "/sign-in", json={"email": "flood@example.com", "password": PASSWORD}
+        ).json()["access_token"]
+    stop = threading.Event()
+    sign_ins: list[int] = []
+
+    def flood() -> None:
+        with httpx.Client(base_url=server.url, timeout=30) as http:
+            while not stop.is_set():
+                credentials = {"email": "flood@example.com", "password": PASSWORD}
+                sign_ins.append(http.post("/sign-in", json=credentials).status_code)
+
+    latencies = []
+    with ThreadPoolExecutor(16) as pool, httpx.Client(base_url=server.url) as http:
+        for _ in range(16):
+            pool.submit(flood)
+        time.sleep(0.5)  # let the hashing queue fill
+        for _ in range(40):
+            started = time.perf_counter()
+            assert (
+                http.get("/test", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+            )
+            latencies.append(time.perf_counter() - started)
+            time.sleep(0.01)
+        stop.set()
+    assert set(sign_ins) == {200}
+    assert len(sign_ins) >= 16
+    # One argon2id hash alone takes tens of milliseconds; sixteen queued ones, hundreds.
+    assert statistics.median(latencies) < 0.1

@@ -123,12 +123,22 @@ def users_create(
     ] = False,
 ) -> None:
     """Create a user; the password is prompted for unless --password-stdin is given."""
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    user = _service().accounts.sign_up(email, password)
+    user = _service().accounts.sign_up(email, _read_password(password_stdin))
     out.print(f"created {user.email} ({user.id})")
+
+
+@users_app.command("set-password")
+def users_set_password(
+    email: str,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Set a user's password and end all its sessions."""
+    service = _service()
+    user = service.accounts.find(email)
+    ended = service.change_password(user.id, _read_password(password_stdin))
+    out.print(f"changed the password of {user.email}; ended {ended} session(s)")
 
 
 @users_app.command("list")
@@ -202,6 +212,13 @@ def db_upgrade() -> None:
         out.print(f"database schema: {before} -> {schema_state(engine)}")
     finally:
         engine.dispose()
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return password
 
 
 def _when(instant: datetime) -> str:

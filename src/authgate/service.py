@@ -133,7 +133,18 @@ class Service:
     def disable_user(self, user_id: UserId) -> int:
         """Disable a user and end all its sessions; return how many were ended."""
         self.accounts.set_disabled(user_id, True)
+        self.revocations.set_valid_after([(user_id, self.clock())])
         return self.sessions.end_all(user_id, reason="user_disabled")
+
+    def change_password(self, user_id: UserId, new_password: str) -> int:
+        """Set a new password and end every session; return how many were ended.
+
+        Raises:
+            PasswordRejected: the password breaks the policy.
+        """
+        self.accounts.change_password(user_id, new_password)
+        self.revocations.set_valid_after([(user_id, self.clock())])
+        return self.sessions.end_all(user_id, reason="password_changed")
 
     def live_users(self, *, limit: int, offset: int = 0) -> Sequence[User]:
         return self.store.list_users(limit=limit, offset=offset)

@@ -107,10 +107,15 @@ class Passwords:
             self._argon2.verify(self._dummy_hash, _normalize(password))
         raise InvalidCredentials
 
-    def needs_rehash(self, stored_hash: str) -> bool:
-        """True for bcrypt hashes and argon2 hashes made with other parameters."""
+    def needs_rehash(self, stored_hash: str, password: str) -> bool:
+        """True for bcrypt hashes and argon2 hashes made with other parameters.
+
+        A bcrypt hash verified only the password's first 72 bytes; rehashing a longer
+        password would lock out its owner if they typed a different tail this time, so
+        such hashes stay bcrypt (they keep working exactly as they did under Node).
+        """
         if stored_hash.startswith(BCRYPT_PREFIXES):
-            return True
+            return len(password.encode("utf-8")) <= BCRYPT_MAX_BYTES
         try:
             return self._argon2.check_needs_rehash(stored_hash)
         except InvalidHashError:

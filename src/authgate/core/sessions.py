@@ -137,7 +137,7 @@ class Sessions:
         return record is not None and self._revoke(record.session, reason="signed_out")
 
     def end_all(self, user_id: UserId, *, reason: str = "signed_out_everywhere") -> int:
-        """End every session of a user and refuse the user's older access tokens."""
+        """End every session of a user; their access tokens are refused from now on."""
         now = self.clock()
         ended = self.store.end_user_sessions(user_id, now=now, reason=reason)
         self.revocations.revoke_sessions((sid, now) for sid in ended)
@@ -179,6 +179,10 @@ class Sessions:
     def _check_alive(self, record: RefreshRecord) -> None:
         session, now = record.session, self.clock()
         if session.revoked_at is not None:
+            raise SessionEnded("the session has ended", session_id=session.id)
+        if record.user_valid_after is not None and session.created_at < record.user_valid_after:
+            # Started before a password change or a disable, perhaps in another process.
+            self._revoke(session, reason="credentials_changed")
             raise SessionEnded("the session has ended", session_id=session.id)
         if now >= session.expires_at:
             raise SessionEnded("the session has expired", session_id=session.id)

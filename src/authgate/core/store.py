@@ -47,6 +47,8 @@ class RefreshRecord:
     token_hash: str
     session: Session
     used_at: datetime | None
+    # The user's valid-after instant: sessions started before it are over (password change).
+    user_valid_after: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

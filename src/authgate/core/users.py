@@ -13,6 +13,7 @@ from authgate.core.store import AuditEvent, AuditLog, NoAudit, User, UserId, Use
 from authgate.errors import InvalidCredentials, InvalidEmail, UnknownUser
 
 MAX_EMAIL_LENGTH = 254  # RFC 5321 §4.5.3.1.3, as a path
+MAX_LOCAL_PART_LENGTH = 64  # RFC 5321 §4.5.3.1.1
 
 
 def normalize_email(email: str) -> str:
@@ -24,11 +25,14 @@ def normalize_email(email: str) -> str:
     if len(email) > MAX_EMAIL_LENGTH:
         raise InvalidEmail("the e-mail address is too long")
     try:
-        return validate_email(email, check_deliverability=False).normalized
+        address = validate_email(email, check_deliverability=False)
     except EmailNotValidError as exc:
         raise InvalidEmail(f"the e-mail address is not valid: {exc}") from None
     except UnicodeError:
         raise InvalidEmail("the e-mail address contains invalid characters") from None
+    if len(address.local_part) > MAX_LOCAL_PART_LENGTH:
+        raise InvalidEmail("the part of the e-mail address before the @ is too long")
+    return address.normalized
 
 
 def email_key(email: str) -> str:
@@ -100,7 +104,7 @@ class Accounts:
         except InvalidCredentials:
             self.audit.record(AuditEvent("sign_in_failed", at=self.clock(), user_id=user.id, ip=ip))
             raise
-        if self.passwords.needs_rehash(user.password_hash):
+        if self.passwords.needs_rehash(user.password_hash, password):
             self.store.set_password_hash(user.id, self.passwords.hash(password))
             self.audit.record(AuditEvent("password_rehashed", at=self.clock(), user_id=user.id))
         return user
@@ -137,7 +141,10 @@ class Accounts:
         )
 
     def change_password(self, user_id: UserId, new_password: str) -> None:
-        """Set a new password; tokens issued before now stop working.
+        """Set a new password and the user's valid-after instant.
+
+        Sessions started before now can no longer refresh, and access tokens issued before
+        this second are refused; Service.change_password also ends the sessions at once.
 
         Raises:
             PasswordRejected: the password breaks the policy.

@@ -1,0 +1,478 @@
+"""Forged access tokens, refused by the core and by a guarded route alike (STYLE.md §8).
+
+Each row is a small function that turns a genuine session (the server's key ring, the
+time, a valid access token and its refresh token) into a hostile token. Rows that attack
+one check keep everything else genuine, signature included, so they fail only there.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cache
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.x509.oid import NameOID
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from joserfc.jwk import RSAKey
+from joserfc.jws import JWSRegistry
+
+from authgate.core.clock import FrozenClock
+from authgate.core.keys import KeyRing, SigningKey, generate_key
+from authgate.core.passwords import FAST_FOR_TESTS
+from authgate.core.tokens import LEEWAY
+from authgate.errors import InvalidToken
+from authgate.service import Service
+from authgate.settings import Settings
+from authgate.web.app import create_app
+from conftest import bearer, sign_up_and_in
+
+EMAIL = "ada@example.com"
+PASSWORD = "correct horse battery staple"
+
+
+@dataclass(frozen=True)
+class Target:
+    """What an attacker may know: the public keys, the time and their own tokens."""
+
+    keys: KeyRing
+    now: datetime
+    access_token: str
+    refresh_token: str
+
+    @property
+    def header(self) -> dict[str, object]:
+        return decoded(self.access_token.split(".")[0])
+
+    @property
+    def claims(self) -> dict[str, object]:
+        return decoded(self.access_token.split(".")[1])
+
+    @property
+    def signature(self) -> str:
+        return self.access_token.split(".")[2]
+
+    @property
+    def server_key(self) -> SigningKey:
+        return self.keys.signing
+
+
+Forge = Callable[[Target], str]
+
+
+# -- building blocks ---------------------------------------------------------
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def encoded(value: object) -> str:
+    return b64(json.dumps(value, separators=(",", ":")).encode())
+
+
+def decoded(part: str) -> dict[str, object]:
+    value: dict[str, object] = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    return value
+
+
+def signed_by(key: SigningKey, header: dict[str, object], claims: object) -> str:
+    signing_input = f"{encoded(header)}.{encoded(claims)}"
+    return f"{signing_input}.{b64(key.algorithm.sign(signing_input.encode(), key.jwk))}"
+
+
+def server_signed(
+    t: Target,
+    *,
+    header: dict[str, object] | None = None,
+    claims: dict[str, object] | None = None,
+    drop: tuple[str, ...] = (),
+) -> str:
+    """A token signed with the server's real key, with some header or claim edits."""
+    new_header = {k: v for k, v in {**t.header, **(header or {})}.items() if k not in drop}
+    return signed_by(t.server_key, new_header, {**t.claims, **(claims or {})})
+
+
+def hmac_signed(alg: str, secret: bytes, header: dict[str, object], claims: object) -> str:
+    digest = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}[alg]
+    signing_input = f"{encoded({**header, 'alg': alg})}.{encoded(claims)}"
+    return f"{signing_input}.{b64(hmac.new(secret, signing_input.encode(), digest).digest())}"
+
+
+def integer(value: object) -> int:
+    assert isinstance(value, int)
+    return value
+
+
+@cache
+def attacker_key() -> SigningKey:
+    """An RS256 key the attacker made, with its own kid."""
+    return generate_key("RS256", now=datetime(2030, 1, 1, tzinfo=UTC))
+
+
+@cache
+def attacker_small_rsa() -> rsa.RSAPrivateKey:
+    """A 1024-bit RSA key: small enough that its JWK or certificate fits in a header."""
+    # The attacker's own key: its strength is beside the point of the attack.
+    return rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505
+
+
+def rs256_by_attacker(header: dict[str, object], claims: object) -> str:
+    signing_input = f"{encoded({**header, 'alg': 'RS256'})}.{encoded(claims)}"
+    signature = attacker_small_rsa().sign(
+        signing_input.encode(), padding.PKCS1v15(), hashes.SHA256()
+    )
+    return f"{signing_input}.{b64(signature)}"
+
+
+def attacker_jwk() -> dict[str, object]:
+    numbers = attacker_small_rsa().public_key().public_numbers()
+    return {
+        "kty": "RSA",
+        "n": b64(numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")),
+        "e": b64(numbers.e.to_bytes(3, "big")),
+    }
+
+
+def attacker_certificate() -> str:
+    key = attacker_small_rsa()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "a")])
+    start = datetime(2030, 1, 1, tzinfo=UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(start)
+        .not_valid_after(start + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    return base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
+
+
+# -- the forgeries -----------------------------------------------------------
+
+
+def alg_none(casing: str, signature: str) -> Forge:
+    def forge(t: Target) -> str:
+        unsigned = f"{encoded({**t.header, 'alg': casing})}.{encoded(t.claims)}"
+        ending = {"none": "", "empty": ".", "original": "." + t.signature}[signature]
+        return unsigned + ending
+
+    return forge
+
+
+def signature_stripped(t: Target) -> str:
+    head, payload, _ = t.access_token.split(".")
+    return f"{head}.{payload}."
+
+
+def sub_edited_after_signing(t: Target) -> str:
+    head, _, signature = t.access_token.split(".")
+    return f"{head}.{encoded({**t.claims, 'sub': 'another-user'})}.{signature}"
+
+
+def exp_extended_after_signing(t: Target) -> str:
+    head, _, signature = t.access_token.split(".")
+    claims = {**t.claims, "exp": integer(t.claims["exp"]) + 86_400}
+    return f"{head}.{encoded(claims)}.{signature}"
+
+
+def signature_bit_flipped(t: Target) -> str:
+    head, payload, signature = t.access_token.split(".")
+    raw = bytearray(base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4)))
+    raw[len(raw) // 2] ^= 0x01
+    return f"{head}.{payload}.{b64(bytes(raw))}"
+
+
+def relabelled_as_ps256(t: Target) -> str:
+    """Signed with the server's RSA key under PS256, which is not the key's algorithm."""
+    header = {**t.header, "alg": "PS256"}
+    signing_input = f"{encoded(header)}.{encoded(t.claims)}"
+    signature = JWSRegistry.algorithms["PS256"].sign(signing_input.encode(), t.server_key.jwk)
+    return f"{signing_input}.{b64(signature)}"
+
+
+def hmac_with_public_key(alg: str, form: str) -> Forge:
+    """Key confusion: HMAC keyed with the server's public key, as PEM or as JWK JSON."""
+
+    def forge(t: Target) -> str:
+        if form == "pem":
+            assert isinstance(t.server_key.jwk, RSAKey)
+            secret = t.server_key.jwk.as_pem(private=False)
+        else:
+            secret = json.dumps(t.server_key.public_jwk()).encode()
+        return hmac_signed(alg, secret, t.header, t.claims)
+
+    return forge
+
+
+def hmac_with_secret(secret: bytes) -> Forge:
+    def forge(t: Target) -> str:
+        return hmac_signed("HS256", secret, t.header, t.claims)
+
+    return forge
+
+
+def signed_by_unknown_key(t: Target) -> str:
+    key = attacker_key()
+    return signed_by(key, {**t.header, "kid": key.kid}, t.claims)
+
+
+def attacker_key_under_server_kid(t: Target) -> str:
+    return signed_by(attacker_key(), t.header, t.claims)
+
+
+def kid_missing(t: Target) -> str:
+    return server_signed(t, drop=("kid",))
+
+
+def kid_is(kid: object) -> Forge:
+    def forge(t: Target) -> str:
+        return server_signed(t, header={"kid": kid})
+
+    return forge
+
+
+def header_by_attacker(name: str, value: Callable[[], object]) -> Forge:
+    """A header naming outside key material, signed by the attacker under the server's kid."""
+
+    def forge(t: Target) -> str:
+        return rs256_by_attacker({**t.header, name: value()}, t.claims)
+
+    return forge
+
+
+def header_on_genuine_signature(name: str, value: object) -> Forge:
+    """A header authgate does not accept, on a token the server itself signed."""
+
+    def forge(t: Target) -> str:
+        return server_signed(t, header={name: value})
+
+    return forge
+
+
+def unknown_crit(t: Target) -> str:
+    return server_signed(
+        t, header={"crit": ["urn:example:must-understand"], "urn:example:must-understand": True}
+    )
+
+
+def expired_beyond_leeway(t: Target) -> str:
+    exp = int((t.now - LEEWAY).timestamp()) - 1
+    return server_signed(t, claims={"iat": exp - 900, "exp": exp})
+
+
+def not_before_in_the_future(t: Target) -> str:
+    return server_signed(t, claims={"nbf": int((t.now + LEEWAY).timestamp()) + 60})
+
+
+def claims_edited(**changes: object) -> Forge:
+    def forge(t: Target) -> str:
+        return server_signed(t, claims=changes)
+
+    return forge
+
+
+def typ(value: str) -> Forge:
+    def forge(t: Target) -> str:
+        return server_signed(t, header={"typ": value})
+
+    return forge
+
+
+def typ_missing(t: Target) -> str:
+    return server_signed(t, drop=("typ",))
+
+
+def payload_is_a_list(t: Target) -> str:
+    return signed_by(t.server_key, t.header, [t.claims])
+
+
+def refresh_token_as_access_token(t: Target) -> str:
+    return t.refresh_token
+
+
+def jwe_shaped(t: Target) -> str:
+    header = {"alg": "RSA-OAEP", "enc": "A256GCM", "kid": t.server_key.kid, "typ": "at+jwt"}
+    return ".".join(
+        [encoded(header), b64(b"k" * 256), b64(b"iv" * 6), b64(b"c" * 64), b64(b"t" * 16)]
+    )
+
+
+def four_segments(t: Target) -> str:
+    return t.access_token + "." + t.signature
+
+
+def signed_64_kib(t: Target) -> str:
+    return server_signed(t, claims={"email": "a" * 64 * 1024 + "@example.com"})
+
+
+def constant(value: str) -> Forge:
+    def forge(t: Target) -> str:
+        return value
+
+    return forge
+
+
+ALG_NONE = [
+    pytest.param(alg_none(casing, ending), id=f"alg-{casing}-{ending}-signature")
+    for casing in ("none", "None", "NONE", "nOnE")
+    for ending in ("none", "empty", "original")
+]
+KEY_CONFUSION = [
+    pytest.param(hmac_with_public_key(alg, form), id=f"{alg.lower()}-keyed-with-public-{form}")
+    for alg in ("HS256", "HS384", "HS512")
+    for form in ("pem", "jwk")
+]
+FORGERIES = [
+    *ALG_NONE,
+    pytest.param(signature_stripped, id="signature-stripped"),
+    pytest.param(sub_edited_after_signing, id="tampered-sub"),
+    pytest.param(exp_extended_after_signing, id="tampered-exp"),
+    pytest.param(signature_bit_flipped, id="signature-bit-flip"),
+    pytest.param(relabelled_as_ps256, id="rsa-key-relabelled-ps256"),
+    *KEY_CONFUSION,
+    pytest.param(hmac_with_secret(b""), id="hs256-empty-secret"),
+    pytest.param(hmac_with_secret(b"secret"), id="hs256-weak-secret"),
+    pytest.param(signed_by_unknown_key, id="unknown-kid"),
+    pytest.param(attacker_key_under_server_kid, id="attacker-key-under-server-kid"),
+    pytest.param(kid_missing, id="kid-missing"),
+    pytest.param(kid_is("../../etc/passwd"), id="kid-path-traversal"),
+    pytest.param(kid_is("' OR 1=1 --"), id="kid-sql-injection"),
+    pytest.param(kid_is("k" * 10 * 1024), id="kid-10kb"),
+    pytest.param(kid_is(["a list"]), id="kid-not-a-string"),
+    pytest.param(header_by_attacker("jku", lambda: "https://evil.example/jwks.json"), id="jku"),
+    pytest.param(header_by_attacker("x5u", lambda: "https://evil.example/cert.pem"), id="x5u"),
+    pytest.param(header_by_attacker("jwk", attacker_jwk), id="jwk-embedded-attacker-key"),
+    pytest.param(header_by_attacker("x5c", lambda: [attacker_certificate()]), id="x5c"),
+    pytest.param(
+        header_on_genuine_signature("jku", "https://evil.example/jwks.json"),
+        id="jku-on-genuine-signature",
+    ),
+    pytest.param(
+        header_on_genuine_signature("x5u", "https://evil.example/cert.pem"),
+        id="x5u-on-genuine-signature",
+    ),
+    pytest.param(unknown_crit, id="unknown-crit"),
+    pytest.param(expired_beyond_leeway, id="expired-beyond-leeway"),
+    pytest.param(not_before_in_the_future, id="nbf-in-the-future"),
+    pytest.param(claims_edited(aud="another-api"), id="wrong-audience"),
+    pytest.param(claims_edited(aud=[]), id="empty-audience"),
+    pytest.param(claims_edited(iss="https://evil.example"), id="wrong-issuer"),
+    pytest.param(claims_edited(exp="2100-01-01"), id="exp-as-string"),
+    pytest.param(claims_edited(exp=True), id="exp-as-boolean"),
+    pytest.param(claims_edited(sub=None), id="sub-null"),
+    pytest.param(payload_is_a_list, id="payload-json-array"),
+    pytest.param(typ("JWT"), id="typ-jwt"),
+    pytest.param(typ_missing, id="typ-missing"),
+    pytest.param(refresh_token_as_access_token, id="refresh-token-as-bearer"),
+    pytest.param(jwe_shaped, id="jwe-five-segments"),
+    pytest.param(four_segments, id="four-segments"),
+    pytest.param(signed_64_kib, id="64-kib"),
+    pytest.param(constant(""), id="empty-string"),
+    pytest.param(constant("!!!.@@@.###"), id="non-base64-garbage"),
+    pytest.param(constant("not-a-token"), id="one-segment"),
+]
+
+
+# -- the two surfaces ------------------------------------------------------------
+#
+# Reading a token changes nothing, so every row shares one service and one app per module
+# rather than building them (database, migrations, RSA key) for each of the ~100 cases.
+
+
+@pytest.fixture(scope="module")
+def shared_clock() -> FrozenClock:
+    return FrozenClock(datetime(2030, 1, 1, 12, 0, tzinfo=UTC))
+
+
+@pytest.fixture(scope="module")
+def shared_service(
+    tmp_path_factory: pytest.TempPathFactory, shared_clock: FrozenClock
+) -> Iterator[Service]:
+    settings = Settings(database_url=f"sqlite:///{tmp_path_factory.mktemp('core') / 'a.db'}")
+    service = Service(settings, clock=shared_clock, preset=FAST_FOR_TESTS)
+    yield service
+    service.close()
+
+
+@pytest.fixture(scope="module")
+def shared_app(tmp_path_factory: pytest.TempPathFactory, shared_clock: FrozenClock) -> FastAPI:
+    settings = Settings(database_url=f"sqlite:///{tmp_path_factory.mktemp('http') / 'a.db'}")
+    return create_app(settings, clock=shared_clock, preset=FAST_FOR_TESTS)
+
+
+@pytest.fixture(scope="module")
+def shared_client(shared_app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(shared_app) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def core_target(shared_service: Service, shared_clock: FrozenClock) -> Target:
+    shared_service.accounts.sign_up(EMAIL, PASSWORD)
+    signed_in = shared_service.sign_in(EMAIL, PASSWORD)
+    return Target(
+        shared_service.keys, shared_clock(), signed_in.access_token, signed_in.refresh_token
+    )
+
+
+@pytest.fixture(scope="module")
+def http_target(
+    shared_app: FastAPI, shared_client: TestClient, shared_clock: FrozenClock
+) -> Target:
+    body = sign_up_and_in(shared_client, EMAIL, PASSWORD)
+    keys = shared_app.state.service.keys
+    return Target(keys, shared_clock(), body["access_token"], body["refresh_token"])
+
+
+def test_genuine_token_is_accepted_by_the_core(
+    shared_service: Service, core_target: Target
+) -> None:
+    """The control row: without a forgery, the same setup lets the token through."""
+    assert shared_service.read(core_target.access_token).email == EMAIL
+
+
+def test_genuine_token_is_accepted_by_a_guarded_route(
+    shared_client: TestClient, http_target: Target
+) -> None:
+    """The control row: without a forgery, the same setup lets the token through."""
+    response = shared_client.get("/test", headers=bearer(http_target.access_token))
+
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("forge", FORGERIES)
+def test_forged_access_token_is_refused_by_the_core(
+    forge: Forge, shared_service: Service, core_target: Target
+) -> None:
+    token = forge(core_target)
+
+    with pytest.raises(InvalidToken):
+        shared_service.read(token)
+
+
+@pytest.mark.parametrize("forge", FORGERIES)
+def test_forged_access_token_is_refused_by_a_guarded_route(
+    forge: Forge, shared_client: TestClient, http_target: Target
+) -> None:
+    response = shared_client.get("/test", headers=bearer(forge(http_target)))
+
+    body = response.json()
+    assert (
+        response.status_code,
+        'error="invalid_token"' in response.headers.get("WWW-Authenticate", ""),
+        body["error"],
+        sorted(body),
+    ) == (401, True, "invalid_token", ["detail", "error"])

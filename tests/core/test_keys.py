@@ -1,0 +1,218 @@
+"""Signing keys: generation, kids, JWKS export, HS secrets, sealing at rest, PEM round trips."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from joserfc.jwk import ECKey, Key, OKPKey, RSAKey
+
+from authgate.core.keys import (
+    Algorithm,
+    KeyRing,
+    SigningKey,
+    generate_key,
+    load_key,
+    seal,
+    secret_key,
+    unseal,
+)
+from authgate.core.tokens import issue_access_token, read_access_token
+from authgate.errors import ConfigurationError
+
+NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+ASYMMETRIC = ["RS256", "PS256", "ES256", "EdDSA"]
+PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
+# RFC 7638 §3.2: the members a thumbprint is computed over, per key type.
+THUMBPRINT_MEMBERS = {
+    "RSA": ("e", "kty", "n"),
+    "EC": ("crv", "kty", "x", "y"),
+    "OKP": ("crv", "kty", "x"),
+}
+
+
+def rfc7638_thumbprint(jwk: dict[str, object]) -> str:
+    required = {name: jwk[name] for name in THUMBPRINT_MEMBERS[str(jwk["kty"])]}
+    canonical = json.dumps(required, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(hashlib.sha256(canonical).digest()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    ("alg", "key_type"),
+    [("RS256", RSAKey), ("PS256", RSAKey), ("ES256", ECKey), ("EdDSA", OKPKey)],
+)
+def test_generated_key_has_the_requested_algorithm_and_key_type(
+    alg: Algorithm, key_type: type[Key]
+) -> None:
+    key = generate_key(alg, now=NOW)
+
+    assert (key.alg, type(key.jwk), key.private) == (alg, key_type, True)
+
+
+@pytest.mark.parametrize("alg", ["HS256", "HS384", "HS512"])
+def test_generate_key_refuses_hmac_algorithms(alg: Algorithm) -> None:
+    with pytest.raises(ValueError, match="secret"):
+        generate_key(alg, now=NOW)
+
+
+@pytest.mark.parametrize("alg", ASYMMETRIC)
+def test_kid_is_the_rfc7638_thumbprint_of_the_public_key(alg: Algorithm) -> None:
+    key = generate_key(alg, now=NOW)
+
+    assert key.kid == rfc7638_thumbprint(key.public_jwk())
+
+
+@pytest.mark.parametrize("alg", ASYMMETRIC)
+def test_kid_is_the_same_after_the_key_is_reloaded_from_its_pem(alg: Algorithm) -> None:
+    key = generate_key(alg, now=NOW)
+
+    reloaded = load_key(alg, key.private_pem(), kid="ignored", created_at=NOW)
+
+    assert rfc7638_thumbprint(reloaded.public_jwk()) == key.kid
+
+
+def test_two_generated_keys_have_different_kids() -> None:
+    assert generate_key("ES256", now=NOW).kid != generate_key("ES256", now=NOW).kid
+
+
+@pytest.mark.parametrize("alg", ASYMMETRIC)
+def test_public_jwk_names_its_kid_alg_and_use(alg: Algorithm) -> None:
+    key = generate_key(alg, now=NOW)
+
+    entry = key.public_jwk()
+
+    assert (entry["kid"], entry["alg"], entry["use"]) == (key.kid, alg, "sig")
+
+
+@pytest.mark.parametrize("alg", ASYMMETRIC)
+def test_public_jwk_has_no_private_members(alg: Algorithm) -> None:
+    entry = generate_key(alg, now=NOW).public_jwk()
+
+    assert PRIVATE_MEMBERS.isdisjoint(entry)
+
+
+def test_public_jwk_is_refused_for_an_hmac_key() -> None:
+    key = secret_key("HS256", secrets.token_bytes(32), created_at=NOW)
+
+    with pytest.raises(ValueError, match="symmetric"):
+        key.public_jwk()
+
+
+def test_jwks_lists_the_asymmetric_keys_and_leaves_out_hmac_keys() -> None:
+    hmac_key = secret_key("HS256", secrets.token_bytes(32), created_at=NOW)
+    ec_key = generate_key("ES256", now=NOW)
+
+    jwks = KeyRing(hmac_key, [ec_key]).jwks()
+
+    assert jwks == {"keys": [ec_key.public_jwk()]}
+
+
+def test_jwks_of_a_ring_with_only_an_hmac_key_is_empty() -> None:
+    ring = KeyRing(secret_key("HS512", secrets.token_bytes(64), created_at=NOW))
+
+    assert ring.jwks() == {"keys": []}
+
+
+def test_secret_key_kid_is_stable_for_the_same_secret() -> None:
+    secret = secrets.token_bytes(32)
+
+    first = secret_key("HS256", secret, created_at=NOW)
+    second = secret_key("HS256", secret, created_at=NOW + timedelta(days=1))
+
+    assert first.kid == second.kid
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        pytest.param(b"", id="empty"),
+        pytest.param(b"secret", id="a-word"),
+        pytest.param(secrets.token_bytes(31), id="31-random-bytes"),
+    ],
+)
+def test_secret_key_refuses_a_secret_shorter_than_32_bytes(secret: bytes) -> None:
+    with pytest.raises(ConfigurationError, match="at least 32 bytes"):
+        secret_key("HS256", secret, created_at=NOW)
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        pytest.param(b"a" * 64, id="one-letter"),
+        pytest.param(b"0123456789" * 4, id="digits-repeated"),
+        pytest.param(bytes(range(11)) * 4, id="eleven-values"),
+    ],
+)
+def test_secret_key_refuses_a_repetitive_secret(secret: bytes) -> None:
+    with pytest.raises(ConfigurationError, match="repetitive"):
+        secret_key("HS256", secret, created_at=NOW)
+
+
+def test_secret_key_accepts_32_random_bytes() -> None:
+    key = secret_key("HS256", secrets.token_bytes(32), created_at=NOW)
+
+    assert key.symmetric
+
+
+def test_secret_key_refuses_an_asymmetric_algorithm() -> None:
+    with pytest.raises(ValueError, match="HMAC"):
+        secret_key("RS256", secrets.token_bytes(32), created_at=NOW)
+
+
+def test_sealed_data_unseals_with_the_same_key_encryption_key() -> None:
+    sealed = seal(b"private key material", "key encryption key")
+
+    assert unseal(sealed, "key encryption key") == b"private key material"
+
+
+def test_sealed_data_does_not_contain_the_plaintext() -> None:
+    assert b"private key material" not in seal(b"private key material", "kek")
+
+
+def test_unseal_with_another_key_encryption_key_is_a_configuration_error() -> None:
+    sealed = seal(b"private key material", "the right key")
+
+    with pytest.raises(ConfigurationError):
+        unseal(sealed, "the wrong key")
+
+
+@pytest.mark.parametrize("alg", ASYMMETRIC)
+def test_key_loaded_from_its_private_pem_signs_tokens_the_original_verifies(alg: Algorithm) -> None:
+    original = generate_key(alg, now=NOW)
+    loaded = load_key(alg, original.private_pem(), kid=original.kid, created_at=NOW)
+    token, _ = issue_access_token(
+        subject="user-1",
+        email="ada@example.com",
+        session_id="session-1",
+        keys=KeyRing(loaded),
+        issuer="https://auth.example",
+        audience="api",
+        now=NOW,
+        ttl=timedelta(minutes=15),
+    )
+
+    claims = read_access_token(
+        token, keys=KeyRing(original), issuer="https://auth.example", audience="api", now=NOW
+    )
+
+    assert claims.subject == "user-1"
+
+
+def test_verify_only_key_cannot_be_the_signing_key() -> None:
+    original = generate_key("ES256", now=NOW)
+    assert isinstance(original.jwk, ECKey)
+    public_pem = original.jwk.as_pem(private=False)
+    verify_only = load_key("ES256", public_pem, kid=original.kid, created_at=NOW, private=False)
+
+    with pytest.raises(ConfigurationError, match="no private part"):
+        KeyRing(verify_only)
+
+
+def test_signing_key_is_in_its_own_ring() -> None:
+    key: SigningKey = generate_key("EdDSA", now=NOW)
+
+    assert KeyRing(key).get(key.kid) is key

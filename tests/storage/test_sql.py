@@ -1,0 +1,188 @@
+"""The SqlStore contract: atomic refresh-token rotation, schema migrations, SQLite setup."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from authgate.core.sessions import hash_refresh_token, new_refresh_token
+from authgate.core.store import RefreshRecord, Session, SessionId, User, UserId
+from authgate.service import Service
+from authgate.storage.schema import schema_state, upgrade
+from authgate.storage.sql import SqlStore
+
+NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(service: Service) -> SqlStore:
+    store: SqlStore = service.store
+    return store
+
+
+@pytest.fixture
+def user(store: SqlStore) -> User:
+    user = User(
+        id=UserId("user-1"), email="ada@example.com", password_hash="$argon2id$x", created_at=NOW
+    )
+    store.add_user(user)
+    return user
+
+
+def start_session(store: SqlStore, user: User, session_id: str = "session-1") -> str:
+    """Store a session with its first refresh token; return that token's hash."""
+    session = Session(
+        id=SessionId(session_id),
+        user_id=user.id,
+        created_at=NOW,
+        last_used_at=NOW,
+        expires_at=NOW + timedelta(days=30),
+    )
+    token_hash = hash_refresh_token(new_refresh_token())
+    store.start_session(session, token_hash)
+    return token_hash
+
+
+def found(store: SqlStore, token_hash: str) -> RefreshRecord:
+    record = store.find_refresh_token(token_hash)
+    assert record is not None
+    return record
+
+
+def stored_user(store: SqlStore, user_id: UserId) -> User:
+    user = store.user_by_id(user_id)
+    assert user is not None
+    return user
+
+
+def successor_hash() -> str:
+    return hash_refresh_token(new_refresh_token())
+
+
+def test_rotation_succeeds_for_an_unused_token(store: SqlStore, user: User) -> None:
+    token_hash = start_session(store, user)
+
+    assert store.rotate_refresh_token(token_hash, successor_hash(), now=NOW) is True
+
+
+def test_second_rotation_of_the_same_token_fails(store: SqlStore, user: User) -> None:
+    token_hash = start_session(store, user)
+    store.rotate_refresh_token(token_hash, successor_hash(), now=NOW)
+
+    assert store.rotate_refresh_token(token_hash, successor_hash(), now=NOW) is False
+
+
+def test_rotation_marks_the_token_used_and_stores_its_successor(
+    store: SqlStore, user: User
+) -> None:
+    token_hash = start_session(store, user)
+    successor = successor_hash()
+    later = NOW + timedelta(minutes=5)
+
+    store.rotate_refresh_token(token_hash, successor, now=later)
+
+    old, new = found(store, token_hash), found(store, successor)
+    assert (old.used_at, new.used_at, new.session.id, new.session.last_used_at) == (
+        later,
+        None,
+        "session-1",
+        later,
+    )
+
+
+def test_failed_rotation_stores_no_successor(store: SqlStore, user: User) -> None:
+    token_hash = start_session(store, user)
+    store.rotate_refresh_token(token_hash, successor_hash(), now=NOW)
+    rejected = successor_hash()
+
+    store.rotate_refresh_token(token_hash, rejected, now=NOW)
+
+    assert store.find_refresh_token(rejected) is None
+
+
+def test_rotation_fails_once_the_session_was_ended(store: SqlStore, user: User) -> None:
+    token_hash = start_session(store, user)
+    store.end_session(SessionId("session-1"), now=NOW, reason="signed_out")
+
+    assert store.rotate_refresh_token(token_hash, successor_hash(), now=NOW) is False
+
+
+def test_rotation_of_an_unknown_token_fails(store: SqlStore, user: User) -> None:
+    assert store.rotate_refresh_token(successor_hash(), successor_hash(), now=NOW) is False
+
+
+def test_exactly_one_of_twenty_concurrent_rotations_succeeds(store: SqlStore, user: User) -> None:
+    token_hash = start_session(store, user)
+    successors = [successor_hash() for _ in range(20)]
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(
+            pool.map(lambda s: store.rotate_refresh_token(token_hash, s, now=NOW), successors)
+        )
+
+    assert sorted(results) == [False] * 19 + [True]
+
+
+def test_ending_a_session_twice_reports_it_was_already_ended(store: SqlStore, user: User) -> None:
+    start_session(store, user)
+    store.end_session(SessionId("session-1"), now=NOW, reason="signed_out")
+
+    assert store.end_session(SessionId("session-1"), now=NOW, reason="signed_out") is False
+
+
+def test_schema_is_current_once_the_service_opened_a_new_file(service: Service) -> None:
+    assert schema_state(service.engine) == "current"
+
+
+def test_upgrading_a_current_schema_twice_changes_nothing(
+    service: Service, store: SqlStore, user: User
+) -> None:
+    upgrade(service.engine)
+    upgrade(service.engine)
+
+    assert (schema_state(service.engine), store.user_by_id(user.id)) == ("current", user)
+
+
+def test_sqlite_file_is_in_wal_mode(service: Service) -> None:
+    with service.engine.connect() as conn:
+        mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar_one()
+
+    assert mode == "wal"
+
+
+def test_sqlite_enforces_foreign_keys(service: Service) -> None:
+    with service.engine.connect() as conn:
+        enabled = conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one()
+
+    assert enabled == 1
+
+
+@pytest.mark.parametrize(
+    "created_at",
+    [
+        pytest.param(datetime(2030, 1, 1, 12, 0, 0, 123456, tzinfo=UTC), id="utc"),
+        pytest.param(
+            datetime(2030, 1, 1, 14, 0, tzinfo=timezone(timedelta(hours=2))), id="utc-plus-2"
+        ),
+        pytest.param(
+            datetime(2029, 12, 31, 23, 30, tzinfo=timezone(timedelta(hours=-12, minutes=-30))),
+            id="utc-minus-12-30",
+        ),
+    ],
+)
+def test_datetimes_come_back_as_the_same_instant_in_utc(
+    store: SqlStore, created_at: datetime
+) -> None:
+    store.add_user(
+        User(id=UserId("u"), email="a@example.com", password_hash="h", created_at=created_at)
+    )
+
+    stored = stored_user(store, UserId("u")).created_at
+
+    assert (stored, stored.tzinfo) == (created_at, UTC)
+
+
+def test_a_missing_datetime_comes_back_as_none(store: SqlStore, user: User) -> None:
+    assert stored_user(store, user.id).disabled_at is None

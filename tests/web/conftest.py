@@ -1,0 +1,84 @@
+"""Fixtures for the HTTP tests: apps on other settings, and clients at other addresses."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from authgate.core.clock import FrozenClock
+from authgate.core.passwords import FAST_FOR_TESTS
+from authgate.service import Service
+from authgate.settings import Settings
+from authgate.web.app import create_app
+
+from .helpers import FromIp, MakeClient
+
+SQLITE = "sqlite:///"
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite database holding an RS256 signing key, made once per run.
+
+    Migrating and generating a 2048-bit RSA key is most of the cost of starting an app;
+    copying this file instead keeps the many small HTTP tests fast.
+    """
+    path = tmp_path_factory.mktemp("template") / "authgate.db"
+    start = datetime(2030, 1, 1, tzinfo=UTC)
+    Service(Settings(database_url=SQLITE + str(path)), clock=lambda: start).close()
+    return path
+
+
+@pytest.fixture
+def database_url(database_url: str, tmp_path: Path, sqlite_template: Path) -> str:
+    """The shared fixture's database; when it is a fresh SQLite file, a copy of the template.
+
+    Each test still gets its own file. Other databases (PostgreSQL in CI) pass through.
+    """
+    path = Path(database_url.removeprefix(SQLITE))
+    if not database_url.startswith(SQLITE) or path.exists() or tmp_path not in path.parents:
+        return database_url
+    with (
+        contextlib.closing(sqlite3.connect(sqlite_template)) as source,
+        contextlib.closing(sqlite3.connect(path)) as copy,
+    ):
+        source.backup(copy)
+    return database_url
+
+
+@pytest.fixture
+def make_client(settings: Settings, clock: FrozenClock) -> Iterator[MakeClient]:
+    """Start a client on a new app whose settings differ from `settings` by `changes`.
+
+    The app shares the test's database and clock; `ip` is the address it sees.
+    """
+    with contextlib.ExitStack() as stack:
+
+        def make(*, ip: str = "testclient", **changes: object) -> TestClient:
+            app = create_app(
+                dataclasses.replace(settings, **changes), clock=clock, preset=FAST_FOR_TESTS
+            )
+            return stack.enter_context(TestClient(app, client=(ip, 50000)))
+
+        yield make
+
+
+@pytest.fixture
+def from_ip() -> Iterator[FromIp]:
+    """Another client on an already running app, seen by it as coming from `ip`."""
+    with contextlib.ExitStack() as stack:
+
+        def make(running: TestClient, ip: str) -> TestClient:
+            # Not entered: entering would run the app's lifespan a second time.
+            other = TestClient(running.app, client=(ip, 50000))
+            stack.callback(other.close)
+            return other
+
+        yield make
