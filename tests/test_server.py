@@ -2,76 +2,23 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
 
-PASSWORD = "correct horse battery staple"
-
-
-@dataclass
-class Server:
-    url: str
-    env: dict[str, str]
-    folder: Path
-    process: subprocess.Popen[bytes]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from servers import PASSWORD, Server
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("server")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHGATE_")}
-    env.update(
-        AUTHGATE_DATABASE_URL=f"sqlite:///{folder / 'authgate.db'}",
-        AUTHGATE_THROTTLE_SIGN_IN_IP="100000/minute",  # the flood test signs in many times
-    )
-    with (folder / "server.log").open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "authgate", "serve", "--port", str(port)],
-            cwd=folder,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"server did not start:\n{(folder / 'server.log').read_text()}")
-        time.sleep(0.1)
-    yield Server(url, env, folder, process)
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        raise
+    settings = {"AUTHGATE_THROTTLE_SIGN_IN_IP": "100000/minute"}  # the flood signs in a lot
+    with Server(tmp_path_factory.mktemp("server"), settings) as running:
+        yield running
 
 
 def test_the_tutorial_flow_works_over_real_http(server: Server) -> None:
@@ -110,13 +57,7 @@ def test_a_user_disabled_from_the_cli_is_refused_by_the_running_server_within_a_
         auth = {"Authorization": f"Bearer {tokens['access_token']}"}
         assert http.get("/test", headers=auth).status_code == 200
 
-        subprocess.run(
-            [sys.executable, "-m", "authgate", "users", "disable", "laptop@example.com"],
-            cwd=server.folder,
-            env=server.env,
-            check=True,
-            capture_output=True,
-        )
+        server.command("users", "disable", "laptop@example.com")
         disabled_at = time.monotonic()
         while http.get("/test", headers=auth).status_code == 200:
             assert time.monotonic() - disabled_at < 3, "revocation did not reach the server"

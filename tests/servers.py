@@ -1,0 +1,109 @@
+"""Real `authgate serve` processes for end-to-end tests: start, stop, kill, restart."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+PASSWORD = "correct horse battery staple"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Server:
+    """One `python -m authgate serve` process on 127.0.0.1, with its own folder and database.
+
+    The database is `folder/authgate.db` unless `settings` names another; `settings` are
+    extra AUTHGATE_* variables. Use as a context manager, or call start() and stop().
+    """
+
+    folder: Path
+    settings: Mapping[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHGATE_")}
+        env["AUTHGATE_DATABASE_URL"] = f"sqlite:///{self.folder / 'authgate.db'}"
+        env.update(self.settings)
+        return env
+
+    @property
+    def log(self) -> str:
+        path = self.folder / "server.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def start(self, *, timeout: float = 30) -> Server:
+        with (self.folder / "server.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "authgate", "serve", "--port", str(self.port)],
+                cwd=self.folder,
+                env=self.env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.kill()
+                raise RuntimeError(f"authgate did not start:\n{self.log}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        """Shut down gracefully (SIGINT), as Ctrl-C would."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise
+
+    def kill(self) -> None:
+        """SIGKILL: the crash nothing can catch."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def command(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run `authgate ARGS` against this server's database and settings."""
+        return subprocess.run(
+            [sys.executable, "-m", "authgate", *args],
+            cwd=self.folder,
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+
+    def __enter__(self) -> Server:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
