@@ -11,7 +11,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Literal
+from typing import Literal, NoReturn
 
 import argon2
 import bcrypt
@@ -95,7 +95,7 @@ class Passwords:
         except (VerificationError, InvalidHashError):
             raise InvalidCredentials from None
 
-    def verify_dummy(self, password: str) -> None:
+    def verify_dummy(self, password: str) -> NoReturn:
         """Do the work of a real verification, then fail: for unknown accounts.
 
         Raises:

@@ -94,15 +94,16 @@ class Accounts:
                 user alike, after the same amount of hashing work.
         """
         user = self._find(email)
-        if user is None:
-            self.passwords.verify_dummy(password)  # raises InvalidCredentials
-            raise InvalidCredentials  # pragma: no cover - verify_dummy always raises
         try:
+            if user is None:
+                self.passwords.verify_dummy(password)
             self.passwords.verify(user.password_hash, password)
             if user.disabled_at is not None:
                 raise InvalidCredentials
         except InvalidCredentials:
-            self.audit.record(AuditEvent("sign_in_failed", at=self.clock(), user_id=user.id, ip=ip))
+            # Recorded for unknown e-mails too, so both failures do the same work.
+            user_id = user.id if user else None
+            self.audit.record(AuditEvent("sign_in_failed", at=self.clock(), user_id=user_id, ip=ip))
             raise
         if self.passwords.needs_rehash(user.password_hash, password):
             self.store.set_password_hash(user.id, self.passwords.hash(password))
