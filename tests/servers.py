@@ -59,7 +59,7 @@ class Server:
                 [sys.executable, "-m", "authgate", "serve", "--port", str(self.port)],
                 cwd=self.folder,
                 env=self.env,
-                stdout=subprocess.DEVNULL,
+                stdout=log,  # uvicorn's access log: a token in a URL would show there
                 stderr=log,
             )
         deadline = time.monotonic() + timeout

@@ -71,6 +71,42 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+class HiddenBytes(bytes):
+    """Key material read from the database: it never shows itself in a repr or a log."""
+
+    def __repr__(self) -> str:
+        return "<hidden bytes>"
+
+
+class HiddenStr(str):
+    """A password hash read from the database: never shown in a repr or a log."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<hidden>"
+
+
+class SecretBinary(TypeDecorator[bytes]):
+    """LargeBinary whose values, as read, hide from SQLAlchemy's DEBUG row logging."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def process_result_value(self, value: bytes | None, dialect: Dialect) -> bytes | None:
+        return None if value is None else HiddenBytes(value)
+
+
+class SecretString(TypeDecorator[str]):
+    """String whose values, as read, hide from SQLAlchemy's DEBUG row logging."""
+
+    impl = String(255)
+    cache_ok = True
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else HiddenStr(value)
+
+
 metadata = MetaData()
 
 users = Table(
@@ -79,7 +115,7 @@ users = Table(
     Column("id", String(36), primary_key=True),
     Column("email", String(320), nullable=False),
     Column("email_key", String(320), nullable=False, unique=True),
-    Column("password_hash", String(255), nullable=False),
+    Column("password_hash", SecretString, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("disabled_at", UtcDateTime),
     Column("valid_after", UtcDateTime, index=True),
@@ -116,7 +152,7 @@ signing_keys = Table(
     metadata,
     Column("kid", String(64), primary_key=True),
     Column("alg", String(16), nullable=False),
-    Column("material", LargeBinary, nullable=False),
+    Column("material", SecretBinary, nullable=False),
     Column("sealed", Boolean, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("retired_at", UtcDateTime),
@@ -126,7 +162,7 @@ server_secrets = Table(
     "server_secrets",
     metadata,
     Column("name", String(64), primary_key=True),
-    Column("value", LargeBinary, nullable=False),
+    Column("value", SecretBinary, nullable=False),
     Column("sealed", Boolean, nullable=False),
 )
 
@@ -146,9 +182,12 @@ audit_events = Table(
 
 def create_database_engine(url: str) -> Engine:
     """An engine for `url`, with SQLite set up for WAL and explicit transactions."""
+    # hide_parameters: bound values (password hashes, key material) never reach SQL logs.
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        return create_engine(url, pool_pre_ping=True, hide_parameters=True)
+    engine = create_engine(
+        url, hide_parameters=True, connect_args={"check_same_thread": False, "timeout": 30}
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: object) -> None:

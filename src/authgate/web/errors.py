@@ -65,8 +65,8 @@ def _headers(exc: AuthgateError) -> dict[str, str] | None:
         return {"WWW-Authenticate": 'Bearer error="invalid_token"'}
     if isinstance(exc, Throttled | Overloaded):
         return {"Retry-After": str(exc.retry_after)}
-    if isinstance(exc, InvalidGrant):
-        return {"Cache-Control": "no-store"}
+    if isinstance(exc, InvalidGrant | InvalidCredentials):
+        return {"Cache-Control": "no-store", "Pragma": "no-cache"}  # RFC 6749 §5.1, §5.2
     return None
 
 
@@ -89,6 +89,10 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
 
 async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)  # noqa: S101 - registered for this type only
+    if exc.status_code == 400 and isinstance(exc.__cause__, ValueError | RecursionError):
+        # FastAPI's answer to a body json.loads cannot read (bad UTF-8, too deep, a huge
+        # number): the same 422 as any other malformed JSON.
+        return error_response(422, "invalid_request", "the body is not valid JSON")
     code = HTTP_CODES.get(exc.status_code, "invalid_request")
     return error_response(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
 

@@ -35,11 +35,12 @@ router = APIRouter()
 bearer = OAuth2PasswordBearer(tokenUrl="sign-in", auto_error=False)
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}  # RFC 6749 §5.1
-TOKEN_FAILURES: dict[int | str, dict[str, object]] = {
-    401: {"model": ErrorOut},
-    429: {"model": ErrorOut},
-}
-GUARD_FAILURES: dict[int | str, dict[str, object]] = {401: {"model": ErrorOut}}
+Responses = dict[int | str, dict[str, object]]
+ERROR: dict[str, object] = {"model": ErrorOut}
+BODY_FAILURES: Responses = {413: ERROR, 422: ERROR}  # over 1 MiB; malformed or mistyped
+TOKEN_FAILURES: Responses = {**BODY_FAILURES, 401: ERROR, 429: ERROR}
+HASHING_FAILURES: Responses = {**TOKEN_FAILURES, 503: ERROR}  # the hashing queue is full
+GUARD_FAILURES: Responses = {401: ERROR}
 
 
 def service(request: Request) -> Service:
@@ -79,7 +80,7 @@ def token_response(result: SignedIn) -> JSONResponse:
     "/sign-up",
     status_code=201,
     response_model=UserOut,
-    responses={409: {"model": ErrorOut}, 422: {"model": ErrorOut}, 429: {"model": ErrorOut}},
+    responses={**BODY_FAILURES, 409: ERROR, 429: ERROR, 503: ERROR},
 )
 async def sign_up(body: Credentials, request: Request, svc: Svc) -> UserOut:
     """Create a user. The e-mail is compared case-insensitively."""
@@ -93,7 +94,7 @@ async def sign_up(body: Credentials, request: Request, svc: Svc) -> UserOut:
 @router.post(
     "/sign-in",
     response_model=TokenOut,
-    responses=TOKEN_FAILURES,
+    responses=HASHING_FAILURES,
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -146,7 +147,13 @@ async def refresh(body: RefreshRequest, request: Request, svc: Svc) -> JSONRespo
     return token_response(result)
 
 
-@router.get("/test", response_class=PlainTextResponse, responses=GUARD_FAILURES)
+@router.get(
+    "/test",
+    responses={
+        200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "OK"},
+        **GUARD_FAILURES,
+    },
+)
 async def test(claims: Claims) -> PlainTextResponse:
     """The tutorial's protected example."""
     return PlainTextResponse("Token Verified, Authorizing User...")
@@ -159,7 +166,7 @@ def me(claims: Claims, svc: Svc) -> UserOut:
     return UserOut(id=user.id, email=user.email, created_at=user.created_at)
 
 
-@router.post("/sign-out", status_code=204, responses=GUARD_FAILURES)
+@router.post("/sign-out", status_code=204, responses={**GUARD_FAILURES, **BODY_FAILURES})
 async def sign_out(
     request: Request,
     svc: Svc,
@@ -265,7 +272,7 @@ async def read_credentials(request: Request) -> Credentials:
     """Credentials from a JSON body, or from the OAuth2 password form (username, password)."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     data: object
-    if media_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+    if media_type == "application/x-www-form-urlencoded":
         form = await request.form()
         data = {"email": form.get("username"), "password": form.get("password")}
     else:
