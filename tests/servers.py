@@ -56,7 +56,15 @@ class Server:
     def start(self, *, timeout: float = 30) -> Server:
         with (self.folder / "server.log").open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "authgate", "serve", "--port", str(self.port)],
+                [
+                    sys.executable,
+                    "-m",
+                    "authgate",
+                    "serve",
+                    "--port",
+                    str(self.port),
+                    "--access-log",
+                ],
                 cwd=self.folder,
                 env=self.env,
                 stdout=log,  # uvicorn's access log: a token in a URL would show there

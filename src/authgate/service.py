@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from authgate.core.clock import Clock, utc_now
+from authgate.core.guard import Guard
 from authgate.core.keys import (
     SYMMETRIC,
     Algorithm,
@@ -30,7 +31,7 @@ from authgate.core.passwords import RECOMMENDED, Passwords, Preset
 from authgate.core.revocations import Revocations
 from authgate.core.sessions import SessionPolicy, Sessions
 from authgate.core.store import Session, StoredKey, User, UserId
-from authgate.core.tokens import LEEWAY, AccessClaims, issue_access_token, read_access_token
+from authgate.core.tokens import LEEWAY, AccessClaims, issue_access_token
 from authgate.core.users import Accounts
 from authgate.errors import ConfigurationError
 from authgate.settings import Settings
@@ -81,6 +82,14 @@ class Service:
         self.passwords = Passwords(preset, min_length=settings.password_min_length)
         self.accounts = Accounts(self.store, self.passwords, clock=clock, audit=self.store)
         self.revocations = Revocations(window=settings.access_token_ttl + LEEWAY)
+        self.guard = Guard(
+            keys=self.keys,
+            issuer=settings.issuer,
+            audience=settings.audience,
+            revocations=self.revocations,
+            clock=clock,
+            capacity=settings.token_cache_size,
+        )
         self.sessions = Sessions(
             self.store,
             secret=self._refresh_secret(kek),
@@ -104,15 +113,7 @@ class Service:
         Raises:
             InvalidToken: any reason; the subclass says which.
         """
-        claims = read_access_token(
-            token,
-            keys=self.keys,
-            issuer=self.settings.issuer,
-            audience=self.settings.audience,
-            now=self.clock(),
-        )
-        self.revocations.check(claims)
-        return claims
+        return self.guard.read(token)
 
     # -- flows --------------------------------------------------------------
 

@@ -62,6 +62,7 @@ class Settings:
     hashing_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     hashing_queue: int = 64
     revocation_poll_interval: timedelta = timedelta(seconds=1)
+    token_cache_size: int = 10_000
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
@@ -143,7 +144,7 @@ class Settings:
             "revocation_poll_interval",
         ):
             take(name, _seconds)
-        for name in ("password_min_length", "hashing_workers", "hashing_queue"):
+        for name in ("password_min_length", "hashing_workers", "hashing_queue", "token_cache_size"):
             take(name, _whole_number)
         return cls(**kwargs)  # type: ignore[arg-type]  # each value was parsed to its field's type
 

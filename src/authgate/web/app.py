@@ -18,6 +18,7 @@ from authgate.core.passwords import RECOMMENDED, Preset
 from authgate.service import Service
 from authgate.settings import Settings
 from authgate.web.errors import error_response, install_error_handlers
+from authgate.web.fast import FastGuardedRoutes
 from authgate.web.hashing import HashingPool
 from authgate.web.routes import router
 from authgate.web.throttle import Throttle
@@ -55,6 +56,7 @@ def create_app(
     app.state.hashing = HashingPool(workers=settings.hashing_workers, queue=settings.hashing_queue)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(FastGuardedRoutes, guard=service.guard)  # outermost: the hot path
     app.include_router(router)
     return app
 

@@ -70,9 +70,14 @@ def _headers(exc: AuthgateError) -> dict[str, str] | None:
     return None
 
 
+def authgate_error_response(exc: AuthgateError) -> JSONResponse:
+    """The one answer to an authgate error: status, `{"error", "detail"}` and headers."""
+    return error_response(_status(exc), exc.code, exc.detail, _headers(exc))
+
+
 async def _on_authgate_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AuthgateError)  # noqa: S101 - registered for AuthgateError only
-    return error_response(_status(exc), exc.code, exc.detail, _headers(exc))
+    return authgate_error_response(exc)
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:

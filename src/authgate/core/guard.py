@@ -1,0 +1,83 @@
+"""The guard of protected routes: verify an access token once, then remember it.
+
+Verifying a signature costs tens of microseconds; a client sends the same token with
+every request for its whole lifetime. So the guard keeps a bounded map from the exact
+token string to the claims it verified, and on every hit still checks expiry and
+revocation, which are the only things that can change for an already verified token.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from authgate.core.clock import Clock
+from authgate.core.keys import KeyRing
+from authgate.core.revocations import Revocations
+from authgate.core.tokens import LEEWAY, AccessClaims, read_access_token
+from authgate.errors import ExpiredToken
+
+DEFAULT_CAPACITY = 10_000
+
+
+class Guard:
+    """Reads access tokens for protected routes, with a cache of verified ones."""
+
+    __slots__ = ("_cache", "_capacity", "audience", "clock", "issuer", "keys", "revocations")
+
+    def __init__(
+        self,
+        *,
+        keys: KeyRing,
+        issuer: str,
+        audience: str,
+        revocations: Revocations,
+        clock: Clock,
+        capacity: int = DEFAULT_CAPACITY,
+    ) -> None:
+        if capacity < 0:
+            raise ValueError("capacity must be 0 (no cache) or more")
+        self.keys = keys
+        self.issuer = issuer
+        self.audience = audience
+        self.revocations = revocations
+        self.clock = clock
+        self._capacity = capacity
+        self._cache: dict[str, AccessClaims] = {}
+
+    def read(self, token: str) -> AccessClaims:
+        """Return the claims of a valid, unrevoked access token.
+
+        Raises:
+            InvalidToken: any reason; the subclass says which (RevokedToken for a
+                signed-out session or user).
+        """
+        now = self.clock()
+        claims = self._cache.get(token)
+        if claims is None:
+            claims = read_access_token(
+                token, keys=self.keys, issuer=self.issuer, audience=self.audience, now=now
+            )
+            self._remember(token, claims)
+        elif claims.expires_at <= now - LEEWAY:
+            self._cache.pop(token, None)
+            raise ExpiredToken("the access token has expired")
+        self.revocations.check(claims)
+        return claims
+
+    def use_keys(self, keys: KeyRing) -> None:
+        """Verify with another key ring from now on; forget what the old one verified."""
+        self.keys = keys
+        self._cache = {}
+
+    def _remember(self, token: str, claims: AccessClaims) -> None:
+        if self._capacity == 0:
+            return
+        if len(self._cache) >= self._capacity:
+            # Evict the oldest entry (dicts keep insertion order). Another thread may be
+            # evicting too; losing that race only means one eviction fewer.
+            with contextlib.suppress(KeyError, RuntimeError, StopIteration):
+                del self._cache[next(iter(self._cache))]
+        self._cache[token] = claims
+
+    def __len__(self) -> int:
+        return len(self._cache)
