@@ -127,9 +127,9 @@ class Service:
 
     def refresh(self, refresh_token: str, *, ip: str | None = None) -> SignedIn:
         """Raises: InvalidGrant (SessionEnded or RefreshTokenReused)."""
-        session, successor = self.sessions.rotate(refresh_token, ip=ip)
-        user = self.accounts.get(session.user_id)
-        return self._signed_in(user.id, user.email, session, successor)
+        record, successor = self.sessions.rotate(refresh_token, ip=ip)
+        session = record.session
+        return self._signed_in(session.user_id, record.user_email, session, successor)
 
     def disable_user(self, user_id: UserId) -> int:
         """Disable a user and end all its sessions; return how many were ended."""

@@ -45,9 +45,9 @@ def signed_in(service: Service, email: str = "ada@example.com") -> SignedIn:
 def test_rotation_returns_a_new_refresh_token_for_the_same_session(service: Service) -> None:
     first = signed_in(service)
 
-    session, successor = service.sessions.rotate(first.refresh_token)
+    record, successor = service.sessions.rotate(first.refresh_token)
 
-    assert (session.id, successor != first.refresh_token) == (first.session.id, True)
+    assert (record.session.id, successor != first.refresh_token) == (first.session.id, True)
 
 
 def test_successor_can_be_rotated_in_turn(service: Service, clock: FrozenClock) -> None:
@@ -145,7 +145,7 @@ def test_reuse_leaves_the_users_other_sessions_alone(service: Service, clock: Fr
     with pytest.raises(RefreshTokenReused):
         service.sessions.rotate(first.refresh_token)
 
-    session, _ = service.sessions.rotate(other.refresh_token)
+    session = service.sessions.rotate(other.refresh_token)[0].session
 
     assert session.id == other.session.id
 
@@ -166,7 +166,7 @@ def test_session_still_refreshes_just_before_its_absolute_lifetime(
     first = signed_in(service)
     clock.advance(3599)
 
-    session, _ = service.sessions.rotate(first.refresh_token)
+    session = service.sessions.rotate(first.refresh_token)[0].session
 
     assert session.id == first.session.id
 
@@ -193,7 +193,7 @@ def test_session_still_refreshes_at_exactly_its_idle_timeout(
     first = signed_in(service)
     clock.advance(hours=1)
 
-    session, _ = service.sessions.rotate(first.refresh_token)
+    session = service.sessions.rotate(first.refresh_token)[0].session
 
     assert session.id == first.session.id
 
@@ -216,7 +216,7 @@ def test_each_rotation_restarts_the_idle_timeout(
     _, token = service.sessions.rotate(first.refresh_token)
     clock.advance(minutes=50)
 
-    session, _ = service.sessions.rotate(token)
+    session = service.sessions.rotate(token)[0].session
 
     assert session.id == first.session.id
 
@@ -287,7 +287,7 @@ def test_another_users_session_survives_an_attempt_to_end_it(service: Service) -
     with pytest.raises(UnknownSession):
         service.sessions.end_for_user(ada.session.user_id, bob.session.id)
 
-    session, _ = service.sessions.rotate(bob.refresh_token)
+    session = service.sessions.rotate(bob.refresh_token)[0].session
 
     assert session.id == bob.session.id
 

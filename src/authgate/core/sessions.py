@@ -94,8 +94,8 @@ class Sessions:
         )
         return session, token
 
-    def rotate(self, refresh_token: str, *, ip: str | None = None) -> tuple[Session, str]:
-        """Trade a refresh token for its successor.
+    def rotate(self, refresh_token: str, *, ip: str | None = None) -> tuple[RefreshRecord, str]:
+        """Trade a refresh token for its successor; return the presented token's record.
 
         Raises:
             SessionEnded: the token is unknown, or its session expired, idled out or ended.
@@ -110,7 +110,7 @@ class Sessions:
             if self.store.rotate_refresh_token(
                 record.token_hash, hash_refresh_token(successor), now=now
             ):
-                return record.session, successor
+                return record, successor
             record = self._find(refresh_token)  # a concurrent rotation won; see what it did
             self._check_alive(record)
         if record.used_at is None:  # the update failed for a reason _check_alive missed
@@ -118,7 +118,7 @@ class Sessions:
         if self.policy.reuse_grace and now - record.used_at <= self.policy.reuse_grace:
             twin = self.store.find_refresh_token(hash_refresh_token(successor))
             if twin is not None and twin.used_at is None:
-                return record.session, successor
+                return record, successor
         self._revoke(record.session, reason="refresh_token_reused", ip=ip)
         raise RefreshTokenReused(session_id=record.session.id)
 

@@ -49,6 +49,7 @@ class RefreshRecord:
     used_at: datetime | None
     # The user's valid-after instant: sessions started before it are over (password change).
     user_valid_after: datetime | None = None
+    user_email: str = ""  # for the access token minted with the successor
 
 
 @dataclass(frozen=True, slots=True)

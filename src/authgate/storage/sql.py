@@ -315,6 +315,7 @@ class SqlStore:
                 refresh_tokens.c.token_hash,
                 refresh_tokens.c.used_at,
                 users.c.valid_after.label("user_valid_after"),
+                users.c.email.label("user_email"),
                 sessions,
             )
             .join(sessions, sessions.c.id == refresh_tokens.c.session_id)
@@ -330,6 +331,7 @@ class SqlStore:
             session=_session(row),
             used_at=row.used_at,
             user_valid_after=row.user_valid_after,
+            user_email=row.user_email,
         )
 
     def rotate_refresh_token(self, token_hash: str, successor_hash: str, *, now: datetime) -> bool:
