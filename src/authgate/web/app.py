@@ -9,7 +9,6 @@ import os
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
-from fastapi.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -19,11 +18,13 @@ from authgate.service import Service
 from authgate.settings import Settings
 from authgate.web.errors import error_response, install_error_handlers
 from authgate.web.fast import FastGuardedRoutes
-from authgate.web.hashing import HashingPool
+from authgate.web.pools import WorkPool
 from authgate.web.routes import router
 from authgate.web.throttle import Throttle
 
 MAX_BODY_BYTES = 1024 * 1024
+# SQLite work is CPU under the GIL: one thread beats many (see web/pools.py).
+DATABASE_THREADS = {"sqlite": 1}
 logger = logging.getLogger("authgate")
 
 
@@ -43,6 +44,7 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await poll
             app.state.hashing.shutdown()
+            app.state.database.shutdown()
             service.close()
 
     app = FastAPI(
@@ -53,7 +55,14 @@ def create_app(
     )
     app.state.service = service
     app.state.throttle = Throttle(settings)
-    app.state.hashing = HashingPool(workers=settings.hashing_workers, queue=settings.hashing_queue)
+    # Hashing threads run at a lower priority, so a sign-in flood takes the CPU the event
+    # loop leaves over instead of competing with it (bench/http: /test under the flood).
+    app.state.hashing = WorkPool(
+        name="hash", workers=settings.hashing_workers, queue=settings.hashing_queue, nice=10
+    )
+    app.state.database = WorkPool(
+        name="db", workers=DATABASE_THREADS.get(service.engine.dialect.name, 8), queue=1024
+    )
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(FastGuardedRoutes, guard=service.guard)  # outermost: the hot path
@@ -72,7 +81,7 @@ async def _poll_revocations(service: Service) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
-            await run_in_threadpool(service.sync_revocations)
+            await asyncio.to_thread(service.sync_revocations)
         except Exception:  # a database hiccup must not end the poll; the next one retries
             logger.exception("revocation poll failed")
 

@@ -6,7 +6,6 @@ import json
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import OAuth2PasswordBearer
@@ -25,7 +24,7 @@ from authgate.web.bodies import (
     TokenOut,
     UserOut,
 )
-from authgate.web.hashing import HashingPool
+from authgate.web.pools import WorkPool
 from authgate.web.throttle import Throttle
 
 router = APIRouter()
@@ -58,8 +57,20 @@ async def access_claims(
     return svc.read(token)
 
 
+def hashing(request: Request) -> WorkPool:
+    pool: WorkPool = request.app.state.hashing
+    return pool
+
+
+def database(request: Request) -> WorkPool:
+    pool: WorkPool = request.app.state.database
+    return pool
+
+
 Claims = Annotated[AccessClaims, Depends(access_claims)]
 Svc = Annotated[Service, Depends(service)]
+Hashing = Annotated[WorkPool, Depends(hashing)]
+Database = Annotated[WorkPool, Depends(database)]
 
 
 def client_ip(request: Request) -> str:
@@ -82,11 +93,10 @@ def token_response(result: SignedIn) -> JSONResponse:
     response_model=UserOut,
     responses={**BODY_FAILURES, 409: ERROR, 429: ERROR, 503: ERROR},
 )
-async def sign_up(body: Credentials, request: Request, svc: Svc) -> UserOut:
+async def sign_up(body: Credentials, request: Request, svc: Svc, pool: Hashing) -> UserOut:
     """Create a user. The e-mail is compared case-insensitively."""
     ip = client_ip(request)
     request.app.state.throttle.hit("sign_up", ip)
-    pool: HashingPool = request.app.state.hashing
     user = await pool.run(svc.accounts.sign_up, body.email, body.password, ip=ip)
     return UserOut(id=user.id, email=user.email, created_at=user.created_at)
 
@@ -115,7 +125,7 @@ async def sign_up(body: Credentials, request: Request, svc: Svc) -> UserOut:
         }
     },
 )
-async def sign_in(request: Request, svc: Svc) -> JSONResponse:
+async def sign_in(request: Request, svc: Svc, pool: Hashing) -> JSONResponse:
     """Check the credentials and start a session. JSON, or the OAuth2 password form."""
     credentials = await read_credentials(request)
     ip = client_ip(request)
@@ -123,7 +133,6 @@ async def sign_in(request: Request, svc: Svc) -> JSONResponse:
     account = svc.accounts.account_key(credentials.email)
     throttle.hit("sign_in_ip", ip)
     throttle.check("sign_in_account", account)
-    pool: HashingPool = request.app.state.hashing
     try:
         result = await pool.run(
             svc.sign_in,
@@ -139,11 +148,11 @@ async def sign_in(request: Request, svc: Svc) -> JSONResponse:
 
 
 @router.post("/token", response_model=TokenOut, responses=TOKEN_FAILURES)
-async def refresh(body: RefreshRequest, request: Request, svc: Svc) -> JSONResponse:
+async def refresh(body: RefreshRequest, request: Request, svc: Svc, db: Database) -> JSONResponse:
     """Trade a refresh token for a new access token and a new refresh token (rotation)."""
     ip = client_ip(request)
     request.app.state.throttle.hit("token", ip)
-    result = await run_in_threadpool(svc.refresh, body.value, ip=ip)
+    result = await db.run(svc.refresh, body.value, ip=ip)
     return token_response(result)
 
 
@@ -163,16 +172,16 @@ async def test(claims: Claims) -> PlainTextResponse:
 
 
 @router.get("/me", response_model=UserOut, responses=GUARD_FAILURES)
-def me(claims: Claims, svc: Svc) -> UserOut:
+async def me(claims: Claims, svc: Svc, db: Database) -> UserOut:
     """The signed-in user."""
-    user = svc.accounts.get(UserId(claims.subject))
+    user = await db.run(svc.accounts.get, UserId(claims.subject))
     return UserOut(id=user.id, email=user.email, created_at=user.created_at)
 
 
 @router.post("/sign-out", status_code=204, responses={**GUARD_FAILURES, **BODY_FAILURES})
 async def sign_out(
-    request: Request,
     svc: Svc,
+    db: Database,
     token: Annotated[str | None, Depends(bearer)],
     body: SignOutRequest | None = None,
 ) -> Response:
@@ -188,22 +197,23 @@ async def sign_out(
             if refresh_token is None:
                 raise
     if session_id is not None:
-        await run_in_threadpool(svc.sessions.end, SessionId(session_id))
+        await db.run(svc.sessions.end, SessionId(session_id))
     if refresh_token is not None:
-        await run_in_threadpool(svc.sessions.end_by_refresh_token, refresh_token)
+        await db.run(svc.sessions.end_by_refresh_token, refresh_token)
     return Response(status_code=204)
 
 
 @router.post("/sign-out-all", status_code=204, responses=GUARD_FAILURES)
-def sign_out_all(claims: Claims, svc: Svc) -> Response:
+async def sign_out_all(claims: Claims, svc: Svc, db: Database) -> Response:
     """End every session of the signed-in user."""
-    svc.sessions.end_all(UserId(claims.subject))
+    await db.run(svc.sessions.end_all, UserId(claims.subject))
     return Response(status_code=204)
 
 
 @router.get("/sessions", response_model=list[SessionOut], responses=GUARD_FAILURES)
-def list_sessions(claims: Claims, svc: Svc) -> list[SessionOut]:
+async def list_sessions(claims: Claims, svc: Svc, db: Database) -> list[SessionOut]:
     """The signed-in user's live sessions, most recently used first."""
+    live = await db.run(svc.sessions.live, UserId(claims.subject))
     return [
         SessionOut(
             id=s.id,
@@ -213,7 +223,7 @@ def list_sessions(claims: Claims, svc: Svc) -> list[SessionOut]:
             user_agent=s.user_agent,
             current=s.id == claims.session_id,
         )
-        for s in svc.sessions.live(UserId(claims.subject))
+        for s in live
     ]
 
 
@@ -222,9 +232,9 @@ def list_sessions(claims: Claims, svc: Svc) -> list[SessionOut]:
     status_code=204,
     responses={**GUARD_FAILURES, 404: {"model": ErrorOut}},
 )
-def end_session(session_id: str, claims: Claims, svc: Svc) -> Response:
+async def end_session(session_id: str, claims: Claims, svc: Svc, db: Database) -> Response:
     """End one of the signed-in user's sessions, e.g. on a lost laptop."""
-    svc.sessions.end_for_user(UserId(claims.subject), SessionId(session_id))
+    await db.run(svc.sessions.end_for_user, UserId(claims.subject), SessionId(session_id))
     return Response(status_code=204)
 
 
@@ -262,10 +272,10 @@ async def health() -> dict[str, str]:
 
 
 @router.get("/ready", responses={503: {"model": ErrorOut}})
-def ready(svc: Svc) -> JSONResponse:
+async def ready(svc: Svc, db: Database) -> JSONResponse:
     """Readiness: the database answers."""
     try:
-        svc.store.ping()
+        await db.run(svc.store.ping)
     except Exception:  # any driver error means "not ready"; the probe must not 500
         return JSONResponse({"error": "not_ready", "detail": "the database is unreachable"}, 503)
     return JSONResponse({"status": "ready"})
