@@ -186,3 +186,23 @@ def test_datetimes_come_back_as_the_same_instant_in_utc(
 
 def test_a_missing_datetime_comes_back_as_none(store: SqlStore, user: User) -> None:
     assert stored_user(store, user.id).disabled_at is None
+
+
+def test_the_schema_module_knows_the_head_and_every_revision_alembic_ships() -> None:
+    from authgate.storage.schema import HEAD_REVISION, KNOWN_REVISIONS, migration_revisions
+
+    assert migration_revisions() == (HEAD_REVISION, KNOWN_REVISIONS)
+
+
+@pytest.mark.parametrize(("revision", "state"), [("9999", "ahead"), ("0001", "current")])
+def test_schema_state_reads_the_recorded_revision(
+    service: Service, revision: str, state: str
+) -> None:
+    from sqlalchemy import text
+
+    from authgate.storage.schema import schema_state
+
+    with service.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = :r"), {"r": revision})
+
+    assert schema_state(service.engine) == state
