@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import itertools
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -22,20 +22,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from joserfc.jwk import RSAKey
 from joserfc.jws import JWSRegistry
 
-from authgate.core.clock import FrozenClock
 from authgate.core.keys import KeyRing, SigningKey, generate_key
-from authgate.core.passwords import FAST_FOR_TESTS
 from authgate.core.tokens import LEEWAY
 from authgate.errors import InvalidToken
 from authgate.service import Service
-from authgate.settings import Settings
-from authgate.web.app import create_app
-from conftest import bearer, sign_up_and_in
+from conftest import bearer
 
 EMAIL = "ada@example.com"
 PASSWORD = "correct horse battery staple"
@@ -599,51 +594,6 @@ FORGERIES = [
 #
 # Reading a token changes nothing, so every row shares one service and one app per module
 # rather than building them (database, migrations, RSA key) for each of the ~100 cases.
-
-
-@pytest.fixture(scope="module")
-def shared_clock() -> FrozenClock:
-    return FrozenClock(datetime(2030, 1, 1, 12, 0, tzinfo=UTC))
-
-
-@pytest.fixture(scope="module")
-def shared_service(
-    tmp_path_factory: pytest.TempPathFactory, shared_clock: FrozenClock
-) -> Iterator[Service]:
-    settings = Settings(database_url=f"sqlite:///{tmp_path_factory.mktemp('core') / 'a.db'}")
-    service = Service(settings, clock=shared_clock, preset=FAST_FOR_TESTS)
-    yield service
-    service.close()
-
-
-@pytest.fixture(scope="module")
-def shared_app(tmp_path_factory: pytest.TempPathFactory, shared_clock: FrozenClock) -> FastAPI:
-    settings = Settings(database_url=f"sqlite:///{tmp_path_factory.mktemp('http') / 'a.db'}")
-    return create_app(settings, clock=shared_clock, preset=FAST_FOR_TESTS)
-
-
-@pytest.fixture(scope="module")
-def shared_client(shared_app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(shared_app) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-def core_target(shared_service: Service, shared_clock: FrozenClock) -> Target:
-    shared_service.accounts.sign_up(EMAIL, PASSWORD)
-    signed_in = shared_service.sign_in(EMAIL, PASSWORD)
-    return Target(
-        shared_service.keys, shared_clock(), signed_in.access_token, signed_in.refresh_token
-    )
-
-
-@pytest.fixture(scope="module")
-def http_target(
-    shared_app: FastAPI, shared_client: TestClient, shared_clock: FrozenClock
-) -> Target:
-    body = sign_up_and_in(shared_client, EMAIL, PASSWORD)
-    keys = shared_app.state.service.keys
-    return Target(keys, shared_clock(), body["access_token"], body["refresh_token"])
 
 
 def test_genuine_token_is_accepted_by_the_core(
