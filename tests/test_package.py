@@ -71,3 +71,17 @@ def test_common_password_list_ships_with_the_package() -> None:
 
     assert len(common_passwords()) >= 10_000 - 1
     assert "password" in common_passwords()
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    from dataclasses import fields
+
+    from authgate.settings import PREFIX, Settings
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    missing = [
+        PREFIX + f.name.upper()
+        for f in fields(Settings)
+        if f"`{PREFIX}{f.name.upper()}`" not in readme
+    ]
+    assert missing == []
