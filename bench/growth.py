@@ -54,7 +54,7 @@ from authgate.core.passwords import FAST_FOR_TESTS, RECOMMENDED, Passwords, Pres
 from authgate.core.tokens import issue_access_token
 from authgate.service import Service
 from authgate.settings import Secret, Settings
-from authgate.storage.sql import create_database_engine, sessions, users
+from authgate.storage.tables import create_database_engine, sessions, users
 from authgate.web.app import create_app
 
 RESULTS = Path(__file__).parent / "results"

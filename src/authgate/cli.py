@@ -21,7 +21,7 @@ from authgate.errors import AuthgateError, ConfigurationError, InvalidToken
 from authgate.service import Service
 from authgate.settings import Settings
 from authgate.storage.schema import schema_state, upgrade
-from authgate.storage.sql import create_database_engine
+from authgate.storage.tables import create_database_engine
 
 app = typer.Typer(
     help="authgate: JWT authentication service. Settings come from AUTHGATE_* variables and .env.",

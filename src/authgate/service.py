@@ -36,7 +36,8 @@ from authgate.core.users import Accounts
 from authgate.errors import ConfigurationError
 from authgate.settings import Settings
 from authgate.storage.schema import schema_state, upgrade
-from authgate.storage.sql import SqlStore, create_database_engine
+from authgate.storage.sql import SqlStore
+from authgate.storage.tables import create_database_engine
 
 logger = logging.getLogger("authgate")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Engine
 
-from authgate.storage.sql import metadata
+from authgate.storage.tables import metadata
 
 engine = context.config.attributes.get("engine")
 if not isinstance(engine, Engine):

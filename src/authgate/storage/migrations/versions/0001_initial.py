@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from authgate.storage.sql import UtcDateTime
+from authgate.storage.tables import UtcDateTime
 
 revision = "0001"
 down_revision = None
