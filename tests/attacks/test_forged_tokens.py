@@ -143,11 +143,12 @@ def attacker_jwk() -> dict[str, object]:
     }
 
 
-def attacker_certificate() -> str:
+def attacker_certificate(*extensions: x509.ExtensionType) -> str:
+    """A self-signed attacker certificate (base64 DER, as x5c carries it)."""
     key = attacker_small_rsa()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "a")])
     start = datetime(2030, 1, 1, tzinfo=UTC)
-    cert = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
@@ -155,8 +156,10 @@ def attacker_certificate() -> str:
         .serial_number(1)
         .not_valid_before(start)
         .not_valid_after(start + timedelta(days=1))
-        .sign(key, hashes.SHA256())
     )
+    for extension in extensions:
+        builder = builder.add_extension(extension, critical=False)
+    cert = builder.sign(key, hashes.SHA256())
     return base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
 
 

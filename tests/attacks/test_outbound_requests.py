@@ -10,17 +10,14 @@ nothing. A control row connects on purpose, to show the listener would notice.
 
 from __future__ import annotations
 
-import base64
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID
 from fastapi.testclient import TestClient
 
 from authgate.errors import InvalidToken
@@ -29,8 +26,8 @@ from conftest import bearer
 
 from .test_forged_tokens import (
     Target,
+    attacker_certificate,
     attacker_jwk,
-    attacker_small_rsa,
     rs256_by_attacker,
     server_signed,
 )
@@ -119,18 +116,8 @@ def jwk_carrying_x5u(t: Target, url: str) -> str:
 
 def x5c_with_fetchable_addresses(t: Target, url: str) -> str:
     """An attacker certificate whose AIA and CRL distribution point name the listener."""
-    key = attacker_small_rsa()
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "a")])
-    start = datetime(2030, 1, 1, tzinfo=UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(start)
-        .not_valid_after(start + timedelta(days=1))
-        .add_extension(
+    chain = [
+        attacker_certificate(
             x509.AuthorityInformationAccess(
                 [
                     x509.AccessDescription(
@@ -139,9 +126,6 @@ def x5c_with_fetchable_addresses(t: Target, url: str) -> str:
                     )
                 ]
             ),
-            critical=False,
-        )
-        .add_extension(
             x509.CRLDistributionPoints(
                 [
                     x509.DistributionPoint(
@@ -149,11 +133,8 @@ def x5c_with_fetchable_addresses(t: Target, url: str) -> str:
                     )
                 ]
             ),
-            critical=False,
         )
-        .sign(key, hashes.SHA256())
-    )
-    chain = [base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()]
+    ]
     return rs256_by_attacker({**t.header, "x5c": chain}, t.claims)
 
 

@@ -9,10 +9,8 @@ must get `invalid_grant`, and nothing may reach a 5xx. The same rows run on the 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
-import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +25,7 @@ from authgate.errors import InvalidGrant, UnknownSession
 from authgate.service import Service
 from authgate.settings import Settings
 from authgate.web.app import MAX_BODY_BYTES
-from conftest import PASSWORD, bearer
+from conftest import PASSWORD, bearer, filled_from
 
 ADA = "ada@example.com"
 BOB = "bob@example.com"
@@ -60,15 +58,7 @@ def settings(settings: Settings) -> Settings:
 @pytest.fixture
 def database_url(database_url: str, tmp_path: Path, sqlite_template: Path) -> str:
     """The shared fixture's fresh SQLite file, filled from the template; others pass through."""
-    path = Path(database_url.removeprefix(SQLITE))
-    if not database_url.startswith(SQLITE) or path.exists() or tmp_path not in path.parents:
-        return database_url
-    with (
-        contextlib.closing(sqlite3.connect(sqlite_template)) as source,
-        contextlib.closing(sqlite3.connect(path)) as copy,
-    ):
-        source.backup(copy)
-    return database_url
+    return filled_from(sqlite_template, database_url, tmp_path)
 
 
 # -- the two surfaces, behind one small interface ---------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +16,7 @@ from authgate.core.passwords import FAST_FOR_TESTS
 from authgate.service import Service
 from authgate.settings import Settings
 from authgate.web.app import create_app
+from conftest import filled_from
 
 from .helpers import FromIp, MakeClient
 
@@ -42,15 +42,7 @@ def database_url(database_url: str, tmp_path: Path, sqlite_template: Path) -> st
 
     Each test still gets its own file. Other databases (PostgreSQL in CI) pass through.
     """
-    path = Path(database_url.removeprefix(SQLITE))
-    if not database_url.startswith(SQLITE) or path.exists() or tmp_path not in path.parents:
-        return database_url
-    with (
-        contextlib.closing(sqlite3.connect(sqlite_template)) as source,
-        contextlib.closing(sqlite3.connect(path)) as copy,
-    ):
-        source.backup(copy)
-    return database_url
+    return filled_from(sqlite_template, database_url, tmp_path)
 
 
 @pytest.fixture
