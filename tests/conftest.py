@@ -1,8 +1,13 @@
-"""Shared fixtures: settings on a fresh SQLite file, a frozen clock, the service, the app."""
+"""Shared fixtures: settings on a fresh database, a frozen clock, the service, the app.
+
+Every test that takes `database_url` (directly or through settings, service, app or
+client) runs twice: on a SQLite file and on a database of a throwaway PostgreSQL cluster.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -17,6 +22,10 @@ from authgate.core.passwords import FAST_FOR_TESTS
 from authgate.service import Service
 from authgate.settings import Settings
 from authgate.web.app import create_app
+from services import Postgres, Redis
+
+BACKENDS = ["sqlite", "postgresql"]
+_databases = itertools.count()
 
 PASSWORD = "correct horse battery staple"
 GENEROUS = "10000/minute"
@@ -27,9 +36,41 @@ def clock() -> FrozenClock:
     return FrozenClock(datetime(2030, 1, 1, 12, 0, tzinfo=UTC))
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """One PostgreSQL cluster for the whole run; each test gets a database of its own."""
+    server = Postgres().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[Redis]:
+    server = Redis().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def new_postgres_database(request: pytest.FixtureRequest, *, template: str | None = None) -> str:
+    """A new database on the session's cluster (a copy of `template`), dropped after the test."""
+    server: Postgres = request.getfixturevalue("postgres")
+    name = f"test_{next(_databases)}"
+    url = server.create_database(name, template=template)
+    request.addfinalizer(lambda: server.drop_database(name))
+    return url
+
+
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'authgate.db'}"
+def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """An empty database: a new SQLite file, or a new PostgreSQL database."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'authgate.db'}"
+    return new_postgres_database(request)
 
 
 @pytest.fixture

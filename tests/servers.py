@@ -35,6 +35,7 @@ class Server:
     folder: Path
     settings: Mapping[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
+    workers: int = 1
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -54,6 +55,7 @@ class Server:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def start(self, *, timeout: float = 30) -> Server:
+        self.folder.mkdir(parents=True, exist_ok=True)
         with (self.folder / "server.log").open("ab") as log:
             self.process = subprocess.Popen(
                 [
@@ -63,6 +65,8 @@ class Server:
                     "serve",
                     "--port",
                     str(self.port),
+                    "--workers",
+                    str(self.workers),
                     "--access-log",
                 ],
                 cwd=self.folder,

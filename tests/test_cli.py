@@ -1,9 +1,10 @@
-"""The `authgate` command, called as main([...]) in-process against a real SQLite file."""
+"""The `authgate` command, called as main([...]) in-process, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -16,13 +17,13 @@ PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture(autouse=True)
-def environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str) -> Path:
     """Run every command in an empty folder with its own database, as an operator would."""
     monkeypatch.chdir(tmp_path)
-    for name in list(__import__("os").environ):
+    for name in list(os.environ):
         if name.startswith("AUTHGATE_"):
             monkeypatch.delenv(name)
-    monkeypatch.setenv("AUTHGATE_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("AUTHGATE_DATABASE_URL", database_url)
     return tmp_path
 
 
@@ -61,7 +62,7 @@ def test_users_disable_ends_sessions_and_refuses_sign_in(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     create_user(monkeypatch)
-    settings = Settings.from_env({"AUTHGATE_DATABASE_URL": f"sqlite:///{Path.cwd() / 'cli.db'}"})
+    settings = Settings.from_env(os.environ)
     service = Service(settings)
     signed_in = service.sign_in("ada@example.com", PASSWORD)
     service.close()
@@ -98,9 +99,7 @@ def test_token_inspect_explains_a_valid_token(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     create_user(monkeypatch)
-    service = Service(
-        Settings.from_env({"AUTHGATE_DATABASE_URL": f"sqlite:///{Path.cwd() / 'cli.db'}"})
-    )
+    service = Service(Settings.from_env(os.environ))
     token = service.sign_in("ada@example.com", PASSWORD).access_token
     service.close()
     capsys.readouterr()
@@ -116,9 +115,7 @@ def test_token_inspect_says_why_a_tampered_token_is_refused(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     create_user(monkeypatch)
-    service = Service(
-        Settings.from_env({"AUTHGATE_DATABASE_URL": f"sqlite:///{Path.cwd() / 'cli.db'}"})
-    )
+    service = Service(Settings.from_env(os.environ))
     header, payload, signature = service.sign_in("ada@example.com", PASSWORD).access_token.split(
         "."
     )
@@ -177,7 +174,7 @@ def test_users_set_password_ends_sessions_and_the_new_password_signs_in(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     create_user(monkeypatch)
-    settings = Settings.from_env({"AUTHGATE_DATABASE_URL": f"sqlite:///{Path.cwd() / 'cli.db'}"})
+    settings = Settings.from_env(os.environ)
     service = Service(settings)
     service.sign_in("ada@example.com", PASSWORD)
     service.close()
@@ -189,3 +186,83 @@ def test_users_set_password_ends_sessions_and_the_new_password_signs_in(
     service = Service(settings)
     assert service.sign_in("ada@example.com", "a brand new passphrase").session.user_id
     service.close()
+
+
+def test_keys_rotate_publishes_the_next_key_before_it_signs(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["keys", "jwks"]) == 0
+    before = {k["kid"] for k in json.loads(capsys.readouterr().out)["keys"]}
+
+    assert main(["keys", "rotate", "--delay", "600"]) == 0
+    assert "published RS256 key" in capsys.readouterr().out
+
+    assert main(["keys", "jwks"]) == 0
+    after = {k["kid"] for k in json.loads(capsys.readouterr().out)["keys"]}
+    assert before < after
+    assert len(after) == 2
+    assert main(["keys", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "next" in listing
+    assert "signing" in listing
+    service = Service(Settings.from_env(os.environ))
+    assert service.keys.signing.kid in before  # the old key signs until the delay is over
+    service.close()
+
+
+def test_keys_rotate_with_no_delay_signs_with_the_new_key_at_once(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["keys", "rotate", "--delay", "0"]) == 0
+    kid = capsys.readouterr().out.split("key ", 1)[1].split()[0]
+
+    service = Service(Settings.from_env(os.environ))
+    assert service.keys.signing.kid == kid
+    service.close()
+
+
+def test_keys_rotate_refuses_a_shared_secret_algorithm(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AUTHGATE_ALGORITHM", "HS256")
+    monkeypatch.setenv("AUTHGATE_SECRET", "x7Qm2Lp9Vt4Rk8Wz1Ny6Hb3Cd5Fg0Js_Ae-Ui")
+    assert main(["keys", "rotate"]) == 2
+    assert "AUTHGATE_SECRET" in capsys.readouterr().err
+
+
+def test_serve_refuses_several_workers_without_redis(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--workers", "2"]) == 2
+    assert "AUTHGATE_REDIS_URL" in capsys.readouterr().err
+
+
+def test_serve_refuses_a_schema_that_is_behind_and_names_the_fix(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from authgate.storage.schema import _config
+    from authgate.storage.tables import database_url
+
+    assert main(["db", "upgrade"]) == 0
+    engine = create_engine(database_url(os.environ["AUTHGATE_DATABASE_URL"]))
+    command.downgrade(_config(engine), "0001")
+    engine.dispose()
+    capsys.readouterr()
+
+    assert main(["serve"]) == 2
+    assert "run `authgate db upgrade`" in capsys.readouterr().err
+    assert main(["db", "upgrade"]) == 0
+    assert "behind -> current" in capsys.readouterr().out
+
+
+def test_a_database_that_is_not_there_is_a_clear_configuration_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from services import free_port
+
+    monkeypatch.setenv("AUTHGATE_DATABASE_URL", f"postgresql://nobody@127.0.0.1:{free_port()}/x")
+    assert main(["keys", "list"]) == 2
+    error = capsys.readouterr().err
+    assert "cannot reach the database" in error
+    assert "AUTHGATE_DATABASE_URL" in error

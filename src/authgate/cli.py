@@ -7,7 +7,7 @@ import os
 import secrets
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
@@ -21,6 +21,7 @@ from authgate.errors import AuthgateError, ConfigurationError, InvalidToken
 from authgate.service import Service
 from authgate.settings import Settings
 from authgate.storage.schema import schema_state, upgrade
+from authgate.storage.sql import SqlStore
 from authgate.storage.tables import create_database_engine
 
 app = typer.Typer(
@@ -57,6 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AuthgateError as exc:
         err.print(f"authgate: {exc}")
         return 1
+    finally:
+        while _opened:
+            _opened.pop().close()
     return 0
 
 
@@ -64,8 +68,14 @@ def _settings() -> Settings:
     return Settings.from_env(os.environ)
 
 
+_opened: list[Service] = []
+
+
 def _service() -> Service:
-    return Service(_settings())
+    """The service for this command; main() closes it (and its database pool) at the end."""
+    service = Service(_settings())
+    _opened.append(service)
+    return service
 
 
 @app.command()
@@ -78,9 +88,15 @@ def serve(
     ] = False,
 ) -> None:
     """Run the HTTP server (uvicorn)."""
+    settings = _settings()
+    if workers > 1 and settings.redis_url is None:
+        raise ConfigurationError(
+            "--workers above 1 needs AUTHGATE_REDIS_URL: without it each worker counts "
+            "throttled attempts on its own, and an attacker gets that many more tries"
+        )
     # Open once here so a bad setting, key or schema stops startup with a clear message,
     # and so workers never race to create the schema or the first signing key.
-    Service(_settings()).close()
+    Service(settings).close()
     err.print(f"authgate listening on http://{host}:{port} ({workers} worker(s)); docs at /docs")
     sys.stderr.flush()
     # Become the server process (same PID, for supervisors and signals), leaving this
@@ -101,13 +117,48 @@ def secret() -> None:
 
 @keys_app.command("list")
 def keys_list() -> None:
-    """List the signing keys: which one signs and which still verify."""
+    """List the stored signing keys: which one signs, which is next, which still verify."""
     service = _service()
-    table = Table("kid", "alg", "created", "role")
-    for key in service.keys.keys.values():
-        role = "signing" if key is service.keys.signing else "verifying"
-        table.add_row(key.kid, key.alg, _when(key.created_at), role)
+    now = service.clock()
+    signing = service.keys.signing.kid
+    table = Table("kid", "alg", "created", "signs from", "retires", "state")
+    for key in service.store.signing_keys():
+        if key.retired_at is not None and key.retired_at <= now:
+            state = "retired"
+        elif key.kid == signing:
+            state = "signing"
+        elif key.signs_from > now:
+            state = "next"
+        else:
+            state = "verifying"
+        retires = _when(key.retired_at) if key.retired_at else "-"
+        table.add_row(
+            key.kid, key.alg, _when(key.created_at), _when(key.signs_from), retires, state
+        )
+    if service.key_manager.symmetric:
+        table.add_row(signing, service.keys.signing.alg, "-", "-", "-", "signing (secret)")
     out.print(table)
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    delay: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Seconds between publishing the new key and signing with it "
+            "(default AUTHGATE_KEY_ROTATION_DELAY).",
+        ),
+    ] = None,
+) -> None:
+    """Publish a new signing key now, sign with it after a delay, retire the old one later.
+
+    Running servers follow on their own: no restart, no failed request.
+    """
+    rotation = _service().rotate_keys(None if delay is None else timedelta(seconds=delay))
+    out.print(f"published {rotation.alg} key {rotation.kid}")
+    out.print(f"signs from   {_when(rotation.activates_at)}")
+    out.print(f"old keys retire at {_when(rotation.retires_old_at)}")
 
 
 @keys_app.command("jwks")
@@ -208,8 +259,9 @@ def db_upgrade() -> None:
     settings = _settings()
     engine = create_database_engine(settings.database_url)
     try:
-        before = schema_state(engine)
-        upgrade(engine)
+        with SqlStore(engine).startup_lock():  # servers starting now wait for the upgrade
+            before = schema_state(engine)
+            upgrade(engine)
         out.print(f"database schema: {before} -> {schema_state(engine)}")
     finally:
         engine.dispose()

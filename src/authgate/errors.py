@@ -18,7 +18,7 @@
     ├── UnknownSession            "not_found"             no live session of this user by that id
     ├── UnknownUser               "not_found"
     ├── Throttled                 "too_many_requests"     carries .retry_after (seconds)
-    ├── Overloaded                "overloaded"            hashing queue full; carries .retry_after
+    ├── Overloaded                "overloaded"            a queue full or Redis down; .retry_after
     └── ConfigurationError        bad settings or keys, found at startup
 
 Callers need only `except InvalidToken` (or `InvalidGrant`); the subclasses serve logs,
@@ -142,7 +142,7 @@ class Throttled(AuthgateError):
 
 
 class Overloaded(AuthgateError):
-    """The password-hashing queue is full; try again after `retry_after` seconds."""
+    """A queue is full or a shared service (Redis) is unreachable; retry in `retry_after` s."""
 
     code = "overloaded"
     message = "the service is busy; try again shortly"

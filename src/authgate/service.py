@@ -11,29 +11,23 @@ import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Literal
+
+from sqlalchemy.exc import OperationalError
 
 from authgate.core.clock import Clock, utc_now
 from authgate.core.guard import Guard
-from authgate.core.keys import (
-    SYMMETRIC,
-    Algorithm,
-    KeyRing,
-    SigningKey,
-    generate_key,
-    load_key,
-    seal,
-    secret_key,
-    unseal,
-)
+from authgate.core.keys import KeyRing, seal, unseal
 from authgate.core.passwords import RECOMMENDED, Passwords, Preset
 from authgate.core.revocations import Revocations
 from authgate.core.sessions import SessionPolicy, Sessions
-from authgate.core.store import Session, StoredKey, User, UserId
+from authgate.core.store import Session, User, UserId
 from authgate.core.tokens import LEEWAY, AccessClaims, issue_access_token
 from authgate.core.users import Accounts
 from authgate.errors import ConfigurationError
+from authgate.fanout import Announcement, open_fanout
+from authgate.key_manager import KeyManager, Rotation
 from authgate.settings import Settings
 from authgate.storage.schema import schema_state, upgrade
 from authgate.storage.sql import SqlStore
@@ -71,18 +65,33 @@ class Service:
         self.clock = clock
         self.engine = create_database_engine(settings.database_url)
         self.store = SqlStore(self.engine)
-        self._check_schema(migrate)
         kek = settings.key_encryption_key.reveal() if settings.key_encryption_key else None
-        self.keys = open_key_ring(
-            self.store,
-            algorithm=settings.algorithm,
-            secret=settings.secret.reveal().encode() if settings.secret else None,
-            key_encryption_key=kek,
-            now=clock(),
-        )
+        try:
+            with self.store.startup_lock():
+                self._check_schema(migrate)
+                self.key_manager = KeyManager(
+                    self.store,
+                    algorithm=settings.algorithm,
+                    secret=settings.secret.reveal().encode() if settings.secret else None,
+                    key_encryption_key=kek,
+                    now=clock(),
+                )
+                refresh_secret = self._refresh_secret(kek)
+        except OperationalError as exc:
+            self.engine.dispose()
+            raise ConfigurationError(
+                f"cannot reach the database at AUTHGATE_DATABASE_URL: {_reason(exc)}"
+            ) from None
+        except BaseException:
+            self.engine.dispose()  # a refused start leaves no connection behind
+            raise
+        self.fanout = open_fanout(settings.redis_url, self.store)
         self.passwords = Passwords(preset, min_length=settings.password_min_length)
         self.accounts = Accounts(self.store, self.passwords, clock=clock, audit=self.store)
-        self.revocations = Revocations(window=settings.access_token_ttl + LEEWAY)
+        self.revocations = Revocations(
+            window=settings.access_token_ttl + LEEWAY,
+            announce=lambda s, u: self.fanout.publish(Announcement(s, u)),
+        )
         self.guard = Guard(
             keys=self.keys,
             issuer=settings.issuer,
@@ -93,7 +102,7 @@ class Service:
         )
         self.sessions = Sessions(
             self.store,
-            secret=self._refresh_secret(kek),
+            secret=refresh_secret,
             policy=SessionPolicy(
                 lifetime=settings.refresh_token_ttl,
                 idle_timeout=settings.session_idle_timeout,
@@ -151,16 +160,60 @@ class Service:
     def live_users(self, *, limit: int, offset: int = 0) -> Sequence[User]:
         return self.store.list_users(limit=limit, offset=offset)
 
+    # -- what other processes did -------------------------------------------
+
+    @property
+    def keys(self) -> KeyRing:
+        """The current key ring; it changes when a rotation takes effect."""
+        return self.key_manager.ring
+
     def sync_revocations(self) -> None:
         """Learn revocations made by other processes (the CLI, other workers)."""
         now = self.clock()
         since = self._synced_at - POLL_OVERLAP
-        self.revocations.revoke_sessions(self.store.sessions_revoked_since(since))
-        self.revocations.set_valid_after(self.store.users_valid_after_since(since))
+        self.revocations.learn(
+            sessions=self.store.sessions_revoked_since(since),
+            valid_after=self.store.users_valid_after_since(since),
+        )
         self.revocations.prune(now)
         self._synced_at = now
 
+    def refresh_keys(self) -> bool:
+        """Follow rotations: a new key published, switched to, or retired. True on change."""
+        changed = self.key_manager.refresh(self.clock())
+        if changed:
+            self.guard.use_keys(self.key_manager.ring)
+            logger.info("signing with key %s", self.key_manager.ring.signing.kid)
+        return changed
+
+    def catch_up(self) -> None:
+        """The periodic poll: revocations and keys, whatever the announcements missed."""
+        self.sync_revocations()
+        self.refresh_keys()
+
+    def learn(self, announcement: Announcement) -> None:
+        """Apply what another process announced (cheap: no database, safe on the event loop)."""
+        self.revocations.learn(sessions=announcement.sessions, valid_after=announcement.users)
+
+    def rotate_keys(self, delay: timedelta | None = None) -> Rotation:
+        """Publish the next signing key now; it signs after `delay` (the setting by default).
+
+        Raises:
+            ConfigurationError: HS keys come from the secret and are not rotated here.
+        """
+        rotation = self.key_manager.rotate(
+            self.clock(),
+            delay=self.settings.key_rotation_delay if delay is None else delay,
+            token_lifetime=self.settings.access_token_ttl + LEEWAY,
+        )
+        self.guard.use_keys(self.key_manager.ring)
+        self.fanout.publish(Announcement(keys=True))
+        return rotation
+
     def close(self) -> None:
+        close = getattr(self.fanout, "close", None)
+        if close is not None:
+            close()
         self.engine.dispose()
 
     def _signed_in(self, user_id: UserId, email: str, session: Session, refresh: str) -> SignedIn:
@@ -213,52 +266,7 @@ class Service:
         return unseal(value, key_encryption_key)
 
 
-def open_key_ring(
-    store: SqlStore,
-    *,
-    algorithm: Algorithm,
-    secret: bytes | None,
-    key_encryption_key: str | None,
-    now: datetime,
-) -> KeyRing:
-    """The ring for `algorithm`: an HS key from the secret, or stored asymmetric keys.
-
-    On first start the asymmetric signing key is generated and stored; every key not yet
-    retired keeps verifying. The newest key of the configured algorithm signs.
-    """
-    if algorithm in SYMMETRIC:
-        if secret is None:
-            raise ConfigurationError(f"AUTHGATE_SECRET is required with {algorithm}")
-        return KeyRing(secret_key(algorithm, secret, created_at=now))
-    stored = [k for k in store.signing_keys() if k.retired_at is None]
-    if not any(k.alg == algorithm for k in stored):
-        key = generate_key(algorithm, now=now)
-        pem = key.private_pem()
-        store.add_signing_key(
-            StoredKey(
-                kid=key.kid,
-                alg=key.alg,
-                material=seal(pem, key_encryption_key) if key_encryption_key else pem,
-                sealed=key_encryption_key is not None,
-                created_at=now,
-            )
-        )
-        logger.info("generated a new %s signing key %s", algorithm, key.kid)
-        stored = [k for k in store.signing_keys() if k.retired_at is None]
-    keys = [_load(k, key_encryption_key) for k in stored]
-    signing = max((k for k in keys if k.alg == algorithm), key=lambda k: (k.created_at, k.kid))
-    return KeyRing(signing, keys)
-
-
-def _load(stored: StoredKey, key_encryption_key: str | None) -> SigningKey:
-    material = stored.material
-    if stored.sealed:
-        if key_encryption_key is None:
-            raise ConfigurationError(
-                "the stored signing keys are encrypted; set AUTHGATE_KEY_ENCRYPTION_KEY"
-            )
-        material = unseal(material, key_encryption_key)
-    if stored.alg not in ("RS256", "PS256", "ES256", "EdDSA"):
-        raise ConfigurationError(f"stored key {stored.kid} has an unknown algorithm {stored.alg}")
-    alg: Algorithm = stored.alg  # type: ignore[assignment]  # narrowed by the check above
-    return load_key(alg, material, kid=stored.kid, created_at=stored.created_at)
+def _reason(exc: OperationalError) -> str:
+    """The driver's first line, which names the cause (refused, unknown host, bad password)."""
+    lines = str(exc.orig).strip().splitlines()
+    return lines[0] if lines else type(exc.orig).__name__

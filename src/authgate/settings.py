@@ -39,6 +39,9 @@ class Secret:
         return hash(self._value)
 
 
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything an operator can set; see the README's settings table."""
@@ -63,6 +66,8 @@ class Settings:
     hashing_queue: int = 64
     revocation_poll_interval: timedelta = timedelta(seconds=1)
     token_cache_size: int = 10_000
+    # Twice the JWKS Cache-Control max-age: every verifier has the next key before it signs.
+    key_rotation_delay: timedelta = timedelta(seconds=600)
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
@@ -93,6 +98,12 @@ class Settings:
         if self.hashing_workers < 1 or self.hashing_queue < 1:
             raise ConfigurationError(
                 "AUTHGATE_HASHING_WORKERS and AUTHGATE_HASHING_QUEUE must be at least 1"
+            )
+        if self.revocation_poll_interval < timedelta(seconds=1):
+            raise ConfigurationError("AUTHGATE_REVOCATION_POLL_INTERVAL must be at least 1 second")
+        if self.redis_url is not None and not self.redis_url.startswith(REDIS_SCHEMES):
+            raise ConfigurationError(
+                "AUTHGATE_REDIS_URL must start with " + ", ".join(REDIS_SCHEMES)
             )
         if not self.issuer or not self.audience:
             raise ConfigurationError("AUTHGATE_ISSUER and AUTHGATE_AUDIENCE must not be empty")
@@ -142,6 +153,7 @@ class Settings:
             "session_idle_timeout",
             "refresh_reuse_grace",
             "revocation_poll_interval",
+            "key_rotation_delay",
         ):
             take(name, _seconds)
         for name in ("password_min_length", "hashing_workers", "hashing_queue", "token_cache_size"):

@@ -179,7 +179,8 @@ def is_invalid_grant(body: object) -> bool:
 
 
 @pytest.fixture(params=["core", "http"])
-def surface(request: pytest.FixtureRequest, clock: FrozenClock) -> Surface:
+def surface(request: pytest.FixtureRequest, clock: FrozenClock, backend: str) -> Surface:
+    """The core or the HTTP API, each on SQLite and on PostgreSQL (`backend`)."""
     if request.param == "core":
         return Core(request.getfixturevalue("service"), clock)
     return Http(request.getfixturevalue("client"), clock)

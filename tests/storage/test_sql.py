@@ -145,6 +145,7 @@ def test_upgrading_a_current_schema_twice_changes_nothing(
     assert (schema_state(service.engine), store.user_by_id(user.id)) == ("current", user)
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])
 def test_sqlite_file_is_in_wal_mode(service: Service) -> None:
     with service.engine.connect() as conn:
         mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar_one()
@@ -152,6 +153,7 @@ def test_sqlite_file_is_in_wal_mode(service: Service) -> None:
     assert mode == "wal"
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])
 def test_sqlite_enforces_foreign_keys(service: Service) -> None:
     with service.engine.connect() as conn:
         enabled = conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one()
@@ -194,7 +196,9 @@ def test_the_schema_module_knows_the_head_and_every_revision_alembic_ships() -> 
     assert migration_revisions() == (HEAD_REVISION, KNOWN_REVISIONS)
 
 
-@pytest.mark.parametrize(("revision", "state"), [("9999", "ahead"), ("0001", "current")])
+@pytest.mark.parametrize(
+    ("revision", "state"), [("9999", "ahead"), ("0002", "current"), ("0001", "behind")]
+)
 def test_schema_state_reads_the_recorded_revision(
     service: Service, revision: str, state: str
 ) -> None:

@@ -16,7 +16,8 @@ from authgate.core.passwords import FAST_FOR_TESTS
 from authgate.service import Service
 from authgate.settings import Settings
 from authgate.web.app import create_app
-from conftest import filled_from
+from conftest import filled_from, new_postgres_database
+from services import Postgres
 
 from .helpers import FromIp, MakeClient
 
@@ -36,13 +37,22 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture
-def database_url(database_url: str, tmp_path: Path, sqlite_template: Path) -> str:
-    """The shared fixture's database; when it is a fresh SQLite file, a copy of the template.
+@pytest.fixture(scope="session")
+def postgres_template(postgres: Postgres) -> str:
+    """The same, as a PostgreSQL template database that CREATE DATABASE copies."""
+    url = postgres.create_database("template_web")
+    start = datetime(2030, 1, 1, tzinfo=UTC)
+    Service(Settings(database_url=url), clock=lambda: start).close()
+    return "template_web"
 
-    Each test still gets its own file. Other databases (PostgreSQL in CI) pass through.
-    """
-    return filled_from(sqlite_template, database_url, tmp_path)
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A copy of the template, migrated and holding a key: a SQLite file or a PG database."""
+    if backend == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        return filled_from(template, f"{SQLITE}{tmp_path / 'authgate.db'}", tmp_path)
+    return new_postgres_database(request, template=request.getfixturevalue("postgres_template"))
 
 
 @pytest.fixture

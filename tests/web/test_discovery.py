@@ -143,6 +143,7 @@ def test_probe_answers_200(client: TestClient, path: str) -> None:
     assert client.get(path).status_code == 200
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # a file to corrupt
 def test_ready_answers_503_when_the_database_file_is_corrupt(
     client: TestClient, settings: Settings
 ) -> None:

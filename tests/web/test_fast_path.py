@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 
 import pytest
 from fastapi import FastAPI
@@ -24,8 +25,10 @@ def without_fast_path(app: FastAPI) -> FastAPI:
 
 
 @pytest.fixture
-def routed(settings: Settings, clock: FrozenClock) -> TestClient:
-    return TestClient(without_fast_path(create_app(settings, clock=clock, preset=FAST_FOR_TESTS)))
+def routed(settings: Settings, clock: FrozenClock) -> Iterator[TestClient]:
+    app = without_fast_path(create_app(settings, clock=clock, preset=FAST_FOR_TESTS))
+    with TestClient(app) as client:  # the lifespan closes the app's database connections
+        yield client
 
 
 def answer(client: TestClient, headers: dict[str, str]) -> tuple[int, str, str | None, str]:

@@ -7,19 +7,26 @@ younger than one access-token lifetime matter: older tokens have expired anyway.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
 from authgate.core.store import SessionId, UserId
 from authgate.core.tokens import AccessClaims
 from authgate.errors import RevokedToken
 
+Announce = Callable[[Sequence[tuple[SessionId, datetime]], Sequence[tuple[UserId, datetime]]], None]
+
 
 class Revocations:
-    """The in-memory set of revoked sessions and users' valid-after instants."""
+    """The in-memory set of revoked sessions and users' valid-after instants.
 
-    def __init__(self, *, window: timedelta) -> None:
+    What this process revokes is also passed to `announce`, which tells the other
+    processes; what they announce comes back through `learn`, which does not echo it.
+    """
+
+    def __init__(self, *, window: timedelta, announce: Announce | None = None) -> None:
         self.window = window
+        self.announce = announce
         self._sessions: dict[str, datetime] = {}
         self._valid_after: dict[str, datetime] = {}
         self._lock = threading.Lock()
@@ -38,12 +45,29 @@ class Revocations:
             raise RevokedToken
 
     def revoke_sessions(self, revoked: Iterable[tuple[SessionId, datetime]]) -> None:
-        with self._lock:
-            self._sessions.update(revoked)
+        """Refuse these sessions' tokens here, and announce it to the other processes."""
+        revoked = list(revoked)
+        self.learn(sessions=revoked)
+        if self.announce is not None and revoked:
+            self.announce(revoked, ())
 
     def set_valid_after(self, entries: Iterable[tuple[UserId, datetime]]) -> None:
+        """Refuse these users' older tokens here, and announce it to the other processes."""
+        entries = list(entries)
+        self.learn(valid_after=entries)
+        if self.announce is not None and entries:
+            self.announce((), entries)
+
+    def learn(
+        self,
+        *,
+        sessions: Iterable[tuple[SessionId, datetime]] = (),
+        valid_after: Iterable[tuple[UserId, datetime]] = (),
+    ) -> None:
+        """Record revocations another process made (announced, or read from the database)."""
         with self._lock:
-            for user_id, at in entries:
+            self._sessions.update(sessions)
+            for user_id, at in valid_after:
                 at = at.replace(microsecond=0)  # tokens carry whole seconds (iat)
                 if at > self._valid_after.get(user_id, at - timedelta(seconds=1)):
                     self._valid_after[user_id] = at

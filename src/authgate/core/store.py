@@ -132,14 +132,26 @@ class StoredKey:
     material: bytes
     sealed: bool
     created_at: datetime
-    retired_at: datetime | None = None
+    retired_at: datetime | None = None  # verifies until then; None = until a rotation
+    activates_at: datetime | None = None  # signs from then on; None = from created_at
+
+    @property
+    def signs_from(self) -> datetime:
+        return self.activates_at or self.created_at
 
 
 class KeyStore(Protocol):
     def signing_keys(self) -> Sequence[StoredKey]:
         """Every stored key, retired ones included, oldest first."""
 
-    def add_signing_key(self, key: StoredKey) -> None: ...
+    def add_first_signing_key(self, key: StoredKey) -> bool:
+        """Store `key` unless a live key of its algorithm exists; True when stored.
+
+        Of processes starting together on an empty database, exactly one stores its key.
+        """
+
+    def add_next_signing_key(self, key: StoredKey, *, retire_others_at: datetime) -> None:
+        """Store `key` and retire every other live key at `retire_others_at` (or sooner)."""
 
     def server_secret(self, name: str, *, candidate: bytes, sealed: bool) -> tuple[bytes, bool]:
         """Return the stored secret called `name`, storing `candidate` first if there is none.

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, insert, select, update
+from sqlalchemy import Connection, Engine, Row, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from authgate.core.store import (
@@ -32,6 +32,9 @@ from authgate.storage.tables import (
     signing_keys,
     users,
 )
+
+# pg_advisory_lock key for startup: any fixed 64-bit number; this one spells "authgate".
+STARTUP_LOCK = int.from_bytes(b"authgate", "big") >> 1
 
 
 class SqlStore:
@@ -240,26 +243,39 @@ class SqlStore:
                     sealed=row.sealed,
                     created_at=row.created_at,
                     retired_at=row.retired_at,
+                    activates_at=row.activates_at,
                 )
                 for row in conn.execute(query)
             ]
 
-    def add_signing_key(self, key: StoredKey) -> None:
+    def add_first_signing_key(self, key: StoredKey) -> bool:
+        live = select(signing_keys.c.kid).where(
+            signing_keys.c.alg == key.alg, signing_keys.c.retired_at.is_(None)
+        )
         with self._write() as conn:
+            self._lock_table(conn, "signing_keys")
+            if conn.execute(live.limit(1)).first() is not None:
+                return False
+            conn.execute(insert(signing_keys).values(**_key_values(key)))
+            return True
+
+    def add_next_signing_key(self, key: StoredKey, *, retire_others_at: datetime) -> None:
+        with self._write() as conn:
+            self._lock_table(conn, "signing_keys")
             conn.execute(
-                insert(signing_keys).values(
-                    kid=key.kid,
-                    alg=key.alg,
-                    material=key.material,
-                    sealed=key.sealed,
-                    created_at=key.created_at,
-                    retired_at=key.retired_at,
+                update(signing_keys)
+                .where(
+                    signing_keys.c.retired_at.is_(None)
+                    | (signing_keys.c.retired_at > retire_others_at)
                 )
+                .values(retired_at=retire_others_at)
             )
+            conn.execute(insert(signing_keys).values(**_key_values(key)))
 
     def server_secret(self, name: str, *, candidate: bytes, sealed: bool) -> tuple[bytes, bool]:
         query = select(server_secrets).where(server_secrets.c.name == name)
         with self._write() as conn:
+            self._lock_table(conn, "server_secrets")
             row = conn.execute(query).first()
             if row is None:
                 conn.execute(
@@ -267,6 +283,46 @@ class SqlStore:
                 )
                 return candidate, sealed
             return row.value, row.sealed
+
+    def _lock_table(self, conn: Connection, table: str) -> None:
+        """Serialise check-then-insert across processes (SQLite's BEGIN IMMEDIATE already does).
+
+        SHARE ROW EXCLUSIVE conflicts with itself and with writes, not with plain reads.
+        """
+        if self.engine.dialect.name == "postgresql":
+            conn.execute(text(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE"))
+
+    @contextmanager
+    def startup_lock(self) -> Iterator[None]:
+        """Hold off other processes starting on this database (migrations, first keys).
+
+        PostgreSQL: a session advisory lock. SQLite: flock() on a `.lock` file beside the
+        database. Never on the database file itself: closing any descriptor of that file
+        drops the POSIX locks SQLite holds on it in this process (sqlite.org/howtocorrupt).
+        """
+        if self.engine.dialect.name == "sqlite":
+            with _file_lock(self.engine.url.database):
+                yield
+            return
+        if self.engine.dialect.name != "postgresql":
+            yield
+            return
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": STARTUP_LOCK})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": STARTUP_LOCK})
+                conn.commit()
+
+    def notify(self, channel: str, payload: str) -> None:
+        """PostgreSQL NOTIFY: delivered to every listener when this transaction commits."""
+        with self.engine.connect() as conn, conn.begin():
+            conn.execute(
+                text("SELECT pg_notify(:channel, :payload)"),
+                {"channel": channel, "payload": payload},
+            )
 
     # -- audit --------------------------------------------------------------
 
@@ -301,6 +357,36 @@ class SqlStore:
                 )
                 for row in conn.execute(query)
             ]
+
+
+@contextmanager
+def _file_lock(database: str | None) -> Iterator[None]:
+    if not database or database == ":memory:" or database.startswith("file:"):
+        yield
+        return
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: `authgate serve` still opens the database first
+        yield
+        return
+    with open(database + ".lock", "ab") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _key_values(key: StoredKey) -> dict[str, Any]:
+    return {
+        "kid": key.kid,
+        "alg": key.alg,
+        "material": key.material,
+        "sealed": key.sealed,
+        "created_at": key.created_at,
+        "retired_at": key.retired_at,
+        "activates_at": key.activates_at,
+    }
 
 
 def _user(row: Row[Any]) -> User:

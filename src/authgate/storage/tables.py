@@ -28,7 +28,12 @@ from sqlalchemy import (
     TypeDecorator,
     create_engine,
     event,
+    make_url,
 )
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import ArgumentError
+
+from authgate.errors import ConfigurationError
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -136,6 +141,7 @@ signing_keys = Table(
     Column("sealed", Boolean, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("retired_at", UtcDateTime),
+    Column("activates_at", UtcDateTime),  # signs from then on; published from created_at
 )
 
 server_secrets = Table(
@@ -160,13 +166,41 @@ audit_events = Table(
 )
 
 
+# The forms hosting providers hand out, and the driver authgate uses for each.
+POSTGRES_SCHEMES = {"postgres": "postgresql+psycopg", "postgresql": "postgresql+psycopg"}
+# Connections each process keeps: its database threads (web/app.py) plus the CLI's one.
+POOL_SIZE = 8
+
+
+def database_url(url: str) -> URL:
+    """Parse `url`; a plain `postgresql://` or `postgres://` URL gets the psycopg 3 driver.
+
+    Raises:
+        ConfigurationError: not a database URL.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigurationError("AUTHGATE_DATABASE_URL is not a database URL") from None
+    driver = POSTGRES_SCHEMES.get(parsed.drivername)
+    return parsed.set(drivername=driver) if driver else parsed
+
+
 def create_database_engine(url: str) -> Engine:
-    """An engine for `url`, with SQLite set up for WAL and explicit transactions."""
+    """An engine for `url`: SQLite set up for WAL and explicit transactions, or a pool."""
+    parsed = database_url(url)
     # hide_parameters: bound values (password hashes, key material) never reach SQL logs.
-    if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True, hide_parameters=True)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(
+            parsed,
+            pool_size=POOL_SIZE,
+            max_overflow=POOL_SIZE,
+            pool_pre_ping=True,
+            pool_recycle=1800,
+            hide_parameters=True,
+        )
     engine = create_engine(
-        url, hide_parameters=True, connect_args={"check_same_thread": False, "timeout": 30}
+        parsed, hide_parameters=True, connect_args={"check_same_thread": False, "timeout": 30}
     )
 
     @event.listens_for(engine, "connect")

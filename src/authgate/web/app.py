@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException
@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authgate.core.clock import Clock, utc_now
 from authgate.core.passwords import RECOMMENDED, Preset
+from authgate.fanout import Announcement
 from authgate.service import Service
 from authgate.settings import Settings
 from authgate.web.errors import error_response, install_error_handlers
@@ -36,13 +37,23 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        poll = asyncio.create_task(_poll_revocations(service))
+        # One thread for the catch-up work, so two catch-ups never overlap and shutdown
+        # can wait for the one under way before the database closes.
+        sync = WorkPool(name="sync", workers=1, queue=8)
+        tasks = [
+            asyncio.create_task(_catch_up(service, sync)),
+            asyncio.create_task(_listen(service, sync)),
+        ]
         try:
             yield
         finally:
-            poll.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await poll
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            sync.shutdown()
+            await app.state.throttle.close()
             app.state.hashing.shutdown()
             app.state.database.shutdown()
             service.close()
@@ -75,15 +86,42 @@ def app_from_env() -> FastAPI:
     return create_app(Settings.from_env(os.environ))
 
 
-async def _poll_revocations(service: Service) -> None:
-    """Pick up revocations made by other processes (the CLI, other workers)."""
+async def _catch_up(service: Service, pool: WorkPool) -> None:
+    """The periodic poll: revocations and key rotations made by other processes.
+
+    With Redis or LISTEN/NOTIFY it only heals what a lost message missed; on SQLite alone
+    it is how workers and the CLI reach each other.
+    """
     interval = service.settings.revocation_poll_interval.total_seconds()
     while True:
         await asyncio.sleep(interval)
-        try:
-            await asyncio.to_thread(service.sync_revocations)
-        except Exception:  # a database hiccup must not end the poll; the next one retries
-            logger.exception("revocation poll failed")
+        await _in_thread(pool, service.catch_up, what="catch-up poll")
+
+
+async def _listen(service: Service, pool: WorkPool) -> None:
+    """Apply what other processes announce, as it arrives (Redis or LISTEN/NOTIFY)."""
+    background: set[asyncio.Task[None]] = set()
+
+    def soon(work: Callable[[], object], what: str) -> None:
+        task = asyncio.create_task(_in_thread(pool, work, what=what))
+        background.add(task)
+        task.add_done_callback(background.discard)
+
+    def deliver(announcement: Announcement) -> None:
+        service.learn(announcement)
+        if announcement.keys:
+            soon(service.refresh_keys, "key refresh")
+
+    await service.fanout.listen(
+        deliver, connected=lambda: soon(service.catch_up, "catch-up after connecting")
+    )
+
+
+async def _in_thread(pool: WorkPool, work: Callable[[], object], *, what: str) -> None:
+    try:
+        await pool.run(work)
+    except Exception:  # a database hiccup must not end the loop; the next round retries
+        logger.exception("%s failed", what)
 
 
 class BodyTooLarge(HTTPException):

@@ -96,7 +96,7 @@ def token_response(result: SignedIn) -> JSONResponse:
 async def sign_up(body: Credentials, request: Request, svc: Svc, pool: Hashing) -> UserOut:
     """Create a user. The e-mail is compared case-insensitively."""
     ip = client_ip(request)
-    request.app.state.throttle.hit("sign_up", ip)
+    await request.app.state.throttle.hit("sign_up", ip)
     user = await pool.run(svc.accounts.sign_up, body.email, body.password, ip=ip)
     return UserOut(id=user.id, email=user.email, created_at=user.created_at)
 
@@ -131,8 +131,8 @@ async def sign_in(request: Request, svc: Svc, pool: Hashing) -> JSONResponse:
     ip = client_ip(request)
     throttle: Throttle = request.app.state.throttle
     account = svc.accounts.account_key(credentials.email)
-    throttle.hit("sign_in_ip", ip)
-    throttle.check("sign_in_account", account)
+    await throttle.hit("sign_in_ip", ip)
+    await throttle.check("sign_in_account", account)
     try:
         result = await pool.run(
             svc.sign_in,
@@ -142,7 +142,7 @@ async def sign_in(request: Request, svc: Svc, pool: Hashing) -> JSONResponse:
             user_agent=request.headers.get("user-agent"),
         )
     except InvalidCredentials:
-        throttle.hit("sign_in_account", account)
+        await throttle.hit("sign_in_account", account)
         raise
     return token_response(result)
 
@@ -151,7 +151,7 @@ async def sign_in(request: Request, svc: Svc, pool: Hashing) -> JSONResponse:
 async def refresh(body: RefreshRequest, request: Request, svc: Svc, db: Database) -> JSONResponse:
     """Trade a refresh token for a new access token and a new refresh token (rotation)."""
     ip = client_ip(request)
-    request.app.state.throttle.hit("token", ip)
+    await request.app.state.throttle.hit("token", ip)
     result = await db.run(svc.refresh, body.value, ip=ip)
     return token_response(result)
 
