@@ -135,7 +135,7 @@ def keys_list() -> None:
         table.add_row(
             key.kid, key.alg, _when(key.created_at), _when(key.signs_from), retires, state
         )
-    if service.key_manager.symmetric:
+    if service.keychain.symmetric:
         table.add_row(signing, service.keys.signing.alg, "-", "-", "-", "signing (secret)")
     out.print(table)
 

@@ -27,7 +27,7 @@ from authgate.core.tokens import LEEWAY, AccessClaims, issue_access_token
 from authgate.core.users import Accounts
 from authgate.errors import ConfigurationError
 from authgate.fanout import Announcement, open_fanout
-from authgate.key_manager import KeyManager, Rotation
+from authgate.keychain import Keychain, Rotation
 from authgate.settings import Settings
 from authgate.storage.schema import schema_state, upgrade
 from authgate.storage.sql import SqlStore
@@ -69,7 +69,7 @@ class Service:
         try:
             with self.store.startup_lock():
                 self._check_schema(migrate)
-                self.key_manager = KeyManager(
+                self.keychain = Keychain(
                     self.store,
                     algorithm=settings.algorithm,
                     secret=settings.secret.reveal().encode() if settings.secret else None,
@@ -165,7 +165,7 @@ class Service:
     @property
     def keys(self) -> KeyRing:
         """The current key ring; it changes when a rotation takes effect."""
-        return self.key_manager.ring
+        return self.keychain.ring
 
     def sync_revocations(self) -> None:
         """Learn revocations made by other processes (the CLI, other workers)."""
@@ -180,10 +180,10 @@ class Service:
 
     def refresh_keys(self) -> bool:
         """Follow rotations: a new key published, switched to, or retired. True on change."""
-        changed = self.key_manager.refresh(self.clock())
+        changed = self.keychain.refresh(self.clock())
         if changed:
-            self.guard.use_keys(self.key_manager.ring)
-            logger.info("signing with key %s", self.key_manager.ring.signing.kid)
+            self.guard.use_keys(self.keychain.ring)
+            logger.info("signing with key %s", self.keychain.ring.signing.kid)
         return changed
 
     def catch_up(self) -> None:
@@ -201,12 +201,12 @@ class Service:
         Raises:
             ConfigurationError: HS keys come from the secret and are not rotated here.
         """
-        rotation = self.key_manager.rotate(
+        rotation = self.keychain.rotate(
             self.clock(),
             delay=self.settings.key_rotation_delay if delay is None else delay,
             token_lifetime=self.settings.access_token_ttl + LEEWAY,
         )
-        self.guard.use_keys(self.key_manager.ring)
+        self.guard.use_keys(self.keychain.ring)
         self.fanout.publish(Announcement(keys=True))
         return rotation
 

@@ -1,4 +1,4 @@
-"""The stored signing keys as a ring that follows rotations made by any process.
+"""Keychain: the stored signing keys as a ring that follows rotations made by any process.
 
 A rotation (`authgate keys rotate`) stores the next key with a future `activates_at`: from
 then on it is in the JWKS, so verifiers (other workers, other instances, services with a
@@ -43,7 +43,7 @@ class Rotation:
     retires_old_at: datetime
 
 
-class KeyManager:
+class Keychain:
     """The current KeyRing of `algorithm`, refreshed from the store; rotates on request."""
 
     def __init__(
