@@ -9,7 +9,7 @@ import hashlib
 import hmac
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
@@ -22,12 +22,13 @@ from authgate.core.keys import KeyRing, seal, unseal
 from authgate.core.passwords import RECOMMENDED, Passwords, Preset
 from authgate.core.revocations import Revocations
 from authgate.core.sessions import SessionPolicy, Sessions
-from authgate.core.store import Session, User, UserId
+from authgate.core.store import AuditEvent, AuditLog, Session, User, UserId
 from authgate.core.tokens import LEEWAY, AccessClaims, issue_access_token
 from authgate.core.users import Accounts
-from authgate.errors import ConfigurationError
+from authgate.errors import ConfigurationError, InvalidGrant, RefreshTokenReused
 from authgate.fanout import Announcement, open_fanout
 from authgate.keychain import Keychain, Rotation
+from authgate.metrics import Metrics
 from authgate.settings import Settings
 from authgate.storage.schema import schema_state, upgrade
 from authgate.storage.sql import SqlStore
@@ -37,6 +38,18 @@ logger = logging.getLogger("authgate")
 
 # Revocations committed this long before the last poll are still picked up by the next.
 POLL_OVERLAP = timedelta(seconds=5)
+
+
+class ObservedAudit:
+    """The audit log, whose every event is also shown to `observe` (the metrics)."""
+
+    def __init__(self, log: AuditLog, observe: Callable[[AuditEvent], None]) -> None:
+        self.log = log
+        self.observe = observe
+
+    def record(self, event: AuditEvent) -> None:
+        self.log.record(event)
+        self.observe(event)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +99,10 @@ class Service:
             self.engine.dispose()  # a refused start leaves no connection behind
             raise
         self.fanout = open_fanout(settings.redis_url, self.store)
+        self.metrics = Metrics()
+        self.audit = ObservedAudit(self.store, self.metrics.record)
         self.passwords = Passwords(preset, min_length=settings.password_min_length)
-        self.accounts = Accounts(self.store, self.passwords, clock=clock, audit=self.store)
+        self.accounts = Accounts(self.store, self.passwords, clock=clock, audit=self.audit)
         self.revocations = Revocations(
             window=settings.access_token_ttl + LEEWAY,
             announce=lambda s, u: self.fanout.publish(Announcement(s, u)),
@@ -110,8 +125,9 @@ class Service:
             ),
             revocations=self.revocations,
             clock=clock,
-            audit=self.store,
+            audit=self.audit,
         )
+        self.metrics.watch(self.metrics.revocations, lambda: len(self.revocations))
         self._synced_at = clock() - self.revocations.window
         self.sync_revocations()
 
@@ -137,7 +153,15 @@ class Service:
 
     def refresh(self, refresh_token: str, *, ip: str | None = None) -> SignedIn:
         """Raises: InvalidGrant (SessionEnded or RefreshTokenReused)."""
-        record, successor = self.sessions.rotate(refresh_token, ip=ip)
+        try:
+            record, successor = self.sessions.rotate(refresh_token, ip=ip)
+        except RefreshTokenReused:
+            self.metrics.refreshes.labels("reused").inc()
+            raise
+        except InvalidGrant:
+            self.metrics.refreshes.labels("ended").inc()
+            raise
+        self.metrics.refreshes.labels("rotated").inc()
         session = record.session
         return self._signed_in(session.user_id, record.user_email, session, successor)
 
