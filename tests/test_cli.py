@@ -266,3 +266,89 @@ def test_a_database_that_is_not_there_is_a_clear_configuration_error(
     error = capsys.readouterr().err
     assert "cannot reach the database" in error
     assert "AUTHGATE_DATABASE_URL" in error
+
+
+def sign_in_twice(settings: Settings, email: str = "ada@example.com") -> str:
+    """A failed sign-in from one address, then a good one from another; the session id."""
+    service = Service(settings)
+    with pytest.raises(Exception, match="incorrect"):
+        service.sign_in(email, "not the password", ip="198.51.100.7")
+    session_id = service.sign_in(email, PASSWORD, ip="203.0.113.9").session.id
+    service.close()
+    return session_id
+
+
+def test_audit_lists_a_users_events_newest_first_as_json(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    create_user(monkeypatch)
+    session_id = sign_in_twice(Settings.from_env(os.environ))
+    capsys.readouterr()
+
+    assert main(["audit", "--user", "ADA@example.com", "--json"]) == 0
+
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [e["kind"] for e in events] == ["sign_in", "sign_in_failed", "sign_up"]
+    assert events[0]["session_id"] == session_id
+    assert (events[0]["ip"], events[1]["ip"]) == ("203.0.113.9", "198.51.100.7")
+    assert {e["email"] for e in events} == {"ada@example.com"}
+    assert events[0]["at"] >= events[1]["at"] >= events[2]["at"]
+
+
+def test_audit_table_shows_time_event_session_ip_and_detail(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    create_user(monkeypatch)
+    session_id = sign_in_twice(Settings.from_env(os.environ))
+    monkeypatch.setenv("COLUMNS", "200")
+    capsys.readouterr()
+
+    assert main(["audit", "--user", "ada@example.com"]) == 0
+
+    rows = [line for line in capsys.readouterr().out.splitlines() if "sign_in" in line]
+    assert "sign_in " in rows[0]
+    assert session_id[:8] in rows[0]
+    assert "203.0.113.9" in rows[0]
+    assert "sign_in_failed" in rows[1]
+    assert "198.51.100.7" in rows[1]
+
+
+def test_audit_without_a_user_shows_everyones_latest_events_up_to_the_limit(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    create_user(monkeypatch, "ada@example.com")
+    create_user(monkeypatch, "bob@example.com")
+    sign_in_twice(Settings.from_env(os.environ), "bob@example.com")
+    capsys.readouterr()
+
+    assert main(["audit", "--limit", "3", "--json"]) == 0
+
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(e["kind"], e["email"]) for e in events] == [
+        ("sign_in", "bob@example.com"),
+        ("sign_in_failed", "bob@example.com"),
+        ("sign_up", "bob@example.com"),
+    ]
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["audit", "--limit", "4"]) == 0
+    table = capsys.readouterr().out
+    assert "ada@example.com" in table
+    assert "bob@example.com" in table
+
+
+def test_audit_of_an_unknown_user_fails_with_exit_status_1(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["audit", "--user", "nobody@example.com"]) == 1
+    assert "no user with the e-mail nobody@example.com" in capsys.readouterr().err
+
+
+def test_audit_of_a_new_database_says_there_are_no_events(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["audit"]) == 0
+    assert "no audit events" in capsys.readouterr().out
+
+
+def test_audit_limit_below_1_is_a_usage_error() -> None:
+    assert main(["audit", "--limit", "0"]) == 2

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
+import stat
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, BinaryIO, TextIO
 
 import typer
 from joserfc.errors import JoseError
 from joserfc.jws import extract_compact
 from rich.console import Console
-from rich.table import Table
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.table import Column, Table
+from rich.text import Text
 
 from authgate.core.store import UserId
-from authgate.errors import AuthgateError, ConfigurationError, InvalidToken
+from authgate.errors import AuthgateError, ConfigurationError, InvalidToken, UnknownUser
+from authgate.mongo_export import BATCH_SIZE, Problem, Tally, import_users
 from authgate.service import Service
 from authgate.settings import Settings
 from authgate.storage.schema import schema_state, upgrade
@@ -222,6 +228,202 @@ def users_enable(email: str) -> None:
     user = service.accounts.find(email)
     service.accounts.set_disabled(user.id, False)
     out.print(f"enabled {user.email}")
+
+
+@users_app.command("import")
+def users_import(
+    file: Annotated[
+        str,
+        typer.Argument(
+            help="mongoexport output, JSON lines or --jsonArray; - reads standard input."
+        ),
+    ],
+    report: Annotated[
+        Path | None,
+        typer.Option(dir_okay=False, writable=True, help="Write every problem as JSON lines."),
+    ] = None,
+    show: Annotated[int, typer.Option(min=0, help="How many problems to print.")] = 20,
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=10_000, help="Users stored per transaction.")
+    ] = BATCH_SIZE,
+) -> None:
+    """Import users from a mongoexport of the Node tutorial's users collection.
+
+    Each user keeps its bcrypt hash: the old password signs in, then is rehashed to argon2id.
+
+    Safe to run again: users imported before are counted as already present.
+    """
+    where = "standard input" if file == "-" else file
+    try:
+        opened = _input(file)
+    except OSError as exc:
+        err.print(f"authgate: cannot read {where}: {exc.strerror}", markup=False)
+        raise typer.Exit(1) from None
+    with (
+        opened as stream,
+        report.open("w", encoding="utf-8") if report else contextlib.nullcontext() as written,
+        _progress_bar(_size(stream)) as on_batch,
+    ):
+        problems = _Problems(keep=show, report=written)
+        service = _service()
+        tally = import_users(
+            stream,
+            service.store,
+            clock=service.clock,
+            audit=service.store,
+            source=where,
+            batch_size=batch_size,
+            on_problem=problems.add,
+            on_batch=on_batch,
+        )
+    if tally.documents == 0:
+        problems.print(tally)
+        why = "it is empty"
+        if tally.records:
+            why = f"none of its {tally.records:,} records is a JSON object"
+        err.print(f"authgate: nothing could be read from {where}: {why}", markup=False)
+        raise typer.Exit(1)
+    out.print(f"read {tally.records:,} records from {where} ({tally.format})", markup=False)
+    width = len(f"{tally.records:,}")
+    for label, count in (
+        ("imported", tally.imported),
+        ("already present", tally.already_present),
+        ("duplicates", tally.duplicates),
+        ("invalid", tally.invalid),
+    ):
+        out.print(f"  {label:<16}{count:>{width},}")
+    problems.print(tally)
+    if report is not None:
+        out.print(f"all {problems.count:,} problems written to {report}", markup=False)
+
+
+def _input(file: str) -> contextlib.AbstractContextManager[BinaryIO]:
+    """The file to read, or standard input for "-". Raises OSError."""
+    if file == "-":
+        return contextlib.nullcontext(sys.stdin.buffer)
+    return open(file, "rb")
+
+
+class _Problems:
+    """An import's problems: the first few kept to print, every one written to the report."""
+
+    def __init__(self, *, keep: int, report: TextIO | None) -> None:
+        self.keep = keep
+        self.report = report
+        self.shown: list[Problem] = []
+        self.count = 0
+
+    def add(self, problem: Problem) -> None:
+        self.count += 1
+        if len(self.shown) < self.keep:
+            self.shown.append(problem)
+        if self.report is not None:
+            self.report.write(json.dumps(problem.to_json()) + "\n")
+
+    def print(self, tally: Tally) -> None:
+        if not self.shown:
+            return
+        first = "first " if len(self.shown) < self.count else ""
+        out.print(f"{first}{len(self.shown):,} of {self.count:,} problems:")
+        for problem in self.shown:
+            where = f"line {problem.line}"
+            if tally.format == "JSON array":
+                where = f"record {problem.record} ({where})"
+            about = f"{problem.email}: " if problem.email else ""
+            line = f"  {where}: {problem.kind}: {about}{problem.reason}"
+            out.print(line, markup=False, soft_wrap=True)
+
+
+@contextlib.contextmanager
+def _progress_bar(total: int | None) -> Iterator[Callable[[Tally], None]]:
+    """A progress bar on stderr (when it is a terminal); yields what updates it."""
+    with Progress(
+        TextColumn("importing users"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[records]:,} records"),
+        TimeRemainingColumn(),
+        console=err,
+        disable=not err.is_terminal,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("import", total=total, records=0)
+        yield lambda tally: progress.update(task, completed=tally.bytes_read, records=tally.records)
+
+
+def _size(stream: BinaryIO) -> int | None:
+    """The file's size, for the progress bar; None for a pipe."""
+    try:
+        status = os.fstat(stream.fileno())
+    except (OSError, ValueError):
+        return None
+    return status.st_size if stat.S_ISREG(status.st_mode) else None
+
+
+@app.command()
+def audit(
+    user: Annotated[
+        str | None, typer.Option(help="Only this user's events (by e-mail); else everyone's.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="How many events to show.")] = 50,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per line instead of a table.")
+    ] = False,
+) -> None:
+    """Show the security audit log, newest first: sign-ins, failures, sign-outs, changes."""
+    service = _service()
+    user_id = None
+    if user is not None:
+        try:
+            user_id = service.accounts.find(user).id
+        except UnknownUser:
+            err.print(f"authgate: no user with the e-mail {user}", markup=False)
+            raise typer.Exit(1) from None
+    events = service.store.audit_events(user_id=user_id, limit=limit)
+    ids = {event.user_id for event in events if event.user_id is not None}
+    emails = {user_id: _email_of(service, user_id) for user_id in ids}
+    if as_json:
+        for event in events:
+            line = {
+                "at": event.at.isoformat(),
+                "kind": event.kind,
+                "user_id": event.user_id,
+                "email": emails[event.user_id] if event.user_id else None,
+                "session_id": event.session_id,
+                "ip": event.ip,
+                "detail": dict(event.detail) if event.detail else None,
+            }
+            print(json.dumps(line))
+        return
+    if not events:
+        out.print(f"no audit events{f' for {user}' if user else ''}", markup=False)
+        return
+    everyone = user is None
+    table = Table(
+        Column("time (UTC)", no_wrap=True),
+        "event",
+        *(["user"] if everyone else []),
+        "session",
+        "ip",
+        Column("detail", overflow="fold"),
+    )
+    for event in events:
+        cells = [
+            f"{event.at:%Y-%m-%d %H:%M:%S}",
+            event.kind,
+            *([emails[event.user_id] if event.user_id else "-"] if everyone else []),
+            event.session_id[:8] if event.session_id else "-",
+            event.ip or "-",
+            "\n".join(f"{k}={v}" for k, v in (event.detail or {}).items()) or "-",
+        ]
+        table.add_row(*(Text(cell) for cell in cells))  # Text: no markup from stored values
+    out.print(table)
+
+
+def _email_of(service: Service, user_id: UserId) -> str:
+    """The user's e-mail, or the id itself if the user is gone."""
+    found = service.store.user_by_id(user_id)
+    return found.email if found else user_id
 
 
 @token_app.command("inspect")

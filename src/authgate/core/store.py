@@ -5,7 +5,7 @@ Implementations match these Protocols without inheriting from them (see storage/
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NewType, Protocol
@@ -65,6 +65,16 @@ class AuditEvent:
 class UserStore(Protocol):
     def add_user(self, user: User) -> None:
         """Raises EmailTaken when the e-mail (case-insensitively) is already registered."""
+
+    def add_users(self, users: Sequence[User]) -> Sequence[UserId]:
+        """Store many users in one transaction; return the ids of those stored.
+
+        Skips, without an error, each user whose id or e-mail (case-insensitively) is
+        taken, whether by a stored user or by an earlier one of `users`.
+        """
+
+    def existing_user_ids(self, ids: Collection[UserId]) -> Collection[UserId]:
+        """Those of `ids` that belong to stored users."""
 
     def user_by_email(self, email: str) -> User | None: ...
 

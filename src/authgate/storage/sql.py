@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from authgate.core.store import (
@@ -84,6 +85,32 @@ class SqlStore:
                 )
         except IntegrityError:
             raise EmailTaken from None
+
+    def add_users(self, new_users: Sequence[User]) -> Sequence[UserId]:
+        if not new_users:
+            return []
+        # INSERT … ON CONFLICT DO NOTHING: a taken id or e-mail key skips that row alone.
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        statement = dialect.insert(users).on_conflict_do_nothing().returning(users.c.id)
+        rows = [
+            {
+                "id": user.id,
+                "email": user.email,
+                "email_key": email_key(user.email),
+                "password_hash": user.password_hash,
+                "created_at": user.created_at,
+                "disabled_at": user.disabled_at,
+                "valid_after": user.valid_after,
+            }
+            for user in new_users
+        ]
+        with self._write() as conn:
+            return [UserId(user_id) for user_id in conn.execute(statement, rows).scalars()]
+
+    def existing_user_ids(self, ids: Collection[UserId]) -> Collection[UserId]:
+        with self._read() as conn:
+            found = conn.execute(select(users.c.id).where(users.c.id.in_(list(ids)))).scalars()
+            return {UserId(user_id) for user_id in found}
 
     def user_by_email(self, email: str) -> User | None:
         with self._read() as conn:
