@@ -13,6 +13,25 @@ import authgate
 
 SRC = Path(authgate.__file__).parent
 WEB_AND_DATABASE = ("fastapi", "starlette", "sqlalchemy", "alembic", "uvicorn", "limits")
+# What a protected app may not be made to load by `import authgate`: every framework an
+# adapter serves, the server's pieces and the optional drivers.
+FRAMEWORKS_AND_DRIVERS = (
+    *WEB_AND_DATABASE,
+    "flask",
+    "django",
+    "rest_framework",
+    "redis",
+    "psycopg",
+)
+# The verifier reads tokens with the server's own code, and nothing else of the server.
+VERIFIER_MAY_IMPORT = ("authgate.core", "authgate.errors", "authgate.fanout", "authgate.verifier")
+ADAPTERS = {
+    "authgate/verifier/fastapi.py": ("fastapi", "starlette"),
+    "authgate/verifier/starlette.py": ("starlette",),
+    "authgate/verifier/flask.py": ("flask",),
+    "authgate/verifier/django/__init__.py": ("django",),
+    "authgate/verifier/django/rest_framework.py": ("django", "rest_framework"),
+}
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -47,6 +66,35 @@ def test_importing_the_core_loads_no_web_framework_or_database_driver() -> None:
     assert result.stdout.strip() == "[]"
 
 
+def test_importing_authgate_loads_no_framework_database_or_driver() -> None:
+    code = (
+        "import sys, authgate;"
+        f"print(sorted(m for m in {FRAMEWORKS_AND_DRIVERS!r} if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "path", sorted(SRC.joinpath("verifier").rglob("*.py")), ids=lambda p: p.name
+)
+def test_verifier_imports_only_the_core_errors_and_the_fanout_of_authgate(path: Path) -> None:
+    for name in imported_modules(path):
+        if name.split(".")[0] == "authgate":
+            assert name.startswith(VERIFIER_MAY_IMPORT), f"{path.name} imports {name}"
+
+
+@pytest.mark.parametrize("path", sorted(ADAPTERS), ids=lambda p: p.removeprefix("authgate/"))
+def test_each_framework_is_imported_only_by_its_own_adapter(path: str) -> None:
+    frameworks = {"fastapi", "starlette", "flask", "django", "rest_framework"}
+    imported = {name.split(".")[0] for name in imported_modules(SRC.parent / path)}
+
+    assert imported & frameworks
+    assert imported & frameworks <= set(ADAPTERS[path])
+
+
 def test_public_names_are_exactly_these() -> None:
     assert sorted(authgate.__all__) == [
         "AccessClaims",
@@ -57,9 +105,12 @@ def test_public_names_are_exactly_these() -> None:
         "InvalidToken",
         "KeyRing",
         "MalformedToken",
+        "RemoteKeys",
         "RevokedToken",
         "SigningKey",
+        "StaticKeys",
         "UntrustedToken",
+        "Verifier",
         "read_access_token",
     ]
     for name in authgate.__all__:

@@ -1,6 +1,7 @@
 """authgate: JWT authentication service and verifier.
 
-Protected apps import from here; the server lives in `authgate.web` (the `server` extra).
+Protected apps import from here (`Verifier`, `AccessClaims`, the errors); the server lives
+in `authgate.web` (the `server` extra), the framework adapters in `authgate.verifier.*`.
 """
 
 from authgate.core.keys import KeyRing, SigningKey
@@ -15,6 +16,7 @@ from authgate.errors import (
     RevokedToken,
     UntrustedToken,
 )
+from authgate.verifier import RemoteKeys, StaticKeys, Verifier
 
 __version__ = "0.1.0"
 
@@ -27,8 +29,11 @@ __all__ = [
     "InvalidToken",
     "KeyRing",
     "MalformedToken",
+    "RemoteKeys",
     "RevokedToken",
     "SigningKey",
+    "StaticKeys",
     "UntrustedToken",
+    "Verifier",
     "read_access_token",
 ]

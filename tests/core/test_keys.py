@@ -1,4 +1,4 @@
-"""Signing keys: generation, kids, JWKS export, HS secrets, sealing at rest, PEM round trips."""
+"""Signing keys: generation, kids, JWKS export and import, HS secrets, sealing, PEM round trips."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import base64
 import hashlib
 import json
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 from joserfc.jwk import ECKey, Key, OKPKey, RSAKey
 
 from authgate.core.keys import (
@@ -16,13 +18,14 @@ from authgate.core.keys import (
     KeyRing,
     SigningKey,
     generate_key,
+    load_jwk,
     load_key,
     seal,
     secret_key,
     unseal,
 )
 from authgate.core.tokens import issue_access_token, read_access_token
-from authgate.errors import ConfigurationError
+from authgate.errors import ConfigurationError, UntrustedToken
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 ASYMMETRIC = ["RS256", "PS256", "ES256", "EdDSA"]
@@ -216,3 +219,164 @@ def test_signing_key_is_in_its_own_ring() -> None:
     key: SigningKey = generate_key("EdDSA", now=NOW)
 
     assert KeyRing(key).get(key.kid) is key
+
+
+def test_verify_only_ring_has_no_signing_key() -> None:
+    ring = KeyRing(None, [generate_key("ES256", now=NOW)])
+
+    with pytest.raises(ConfigurationError, match="only verifies"):
+        ring.signing  # noqa: B018 - the property raises
+
+
+def test_verify_only_ring_cannot_issue_tokens() -> None:
+    ring = KeyRing(None, [generate_key("ES256", now=NOW)])
+
+    with pytest.raises(ConfigurationError, match="only verifies"):
+        issue_access_token(
+            subject="user-1",
+            email="ada@example.com",
+            session_id="session-1",
+            keys=ring,
+            issuer="https://auth.example",
+            audience="api",
+            now=NOW,
+            ttl=timedelta(minutes=15),
+        )
+
+
+@pytest.mark.parametrize("alg", ASYMMETRIC)
+def test_ring_from_the_jwks_verifies_the_tokens_of_the_signing_ring(alg: Algorithm) -> None:
+    signing = KeyRing(generate_key(alg, now=NOW))
+    token, issued = issue_access_token(
+        subject="user-1",
+        email="ada@example.com",
+        session_id="session-1",
+        keys=signing,
+        issuer="https://auth.example",
+        audience="api",
+        now=NOW,
+        ttl=timedelta(minutes=15),
+    )
+
+    verifying = KeyRing.from_jwks(signing.jwks())
+
+    assert (
+        read_access_token(
+            token, keys=verifying, issuer="https://auth.example", audience="api", now=NOW
+        )
+        == issued
+    )
+
+
+@pytest.mark.parametrize("alg", ASYMMETRIC)
+def test_jwk_loads_as_a_verify_only_key_with_its_kid_and_alg(alg: Algorithm) -> None:
+    original = generate_key(alg, now=NOW)
+
+    loaded = load_jwk(original.public_jwk())
+
+    assert (loaded.kid, loaded.alg, loaded.private) == (original.kid, alg, False)
+    assert loaded.public_jwk() == original.public_jwk()
+
+
+def test_private_jwk_loads_as_its_public_half_only() -> None:
+    original = generate_key("ES256", now=NOW)
+    private_entry = {**original.jwk.as_dict(private=True), "kid": original.kid, "alg": "ES256"}
+
+    loaded = load_jwk(private_entry)
+
+    assert not loaded.jwk.is_private
+    assert PRIVATE_MEMBERS.isdisjoint(loaded.jwk.as_dict(private=False))
+
+
+def public_entry(alg: Algorithm, /, **changes: object) -> dict[str, object]:
+    entry = generate_key(alg, now=NOW).public_jwk()
+    entry.update(changes)
+    return {name: value for name, value in entry.items() if value is not None}
+
+
+def rsa_1024_entry() -> dict[str, object]:
+    small = rsa.generate_private_key(65537, 1024)  # noqa: S505 - the key refused here
+    numbers = small.public_key().public_numbers()
+
+    def b64(number: int) -> str:
+        raw = number.to_bytes((number.bit_length() + 7) // 8, "big")
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    return {"kty": "RSA", "n": b64(numbers.n), "e": b64(numbers.e), "kid": "small", "alg": "RS256"}
+
+
+def p384_entry() -> dict[str, object]:
+    return {**ECKey.generate_key("P-384").as_dict(private=False), "kid": "p384", "alg": "ES256"}
+
+
+def hmac_secret_entry() -> dict[str, object]:
+    secret = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+    return {"kty": "oct", "k": secret, "kid": "hs", "alg": "HS256"}
+
+
+def point_off_the_curve() -> dict[str, object]:
+    entry = public_entry("ES256")
+    entry["y"] = entry["x"]  # (x, x) is not a point on P-256
+    return entry
+
+
+UNUSABLE_JWKS = [
+    pytest.param(lambda: public_entry("ES256", kid=None), id="no-kid"),
+    pytest.param(lambda: public_entry("ES256", kid=""), id="empty-kid"),
+    pytest.param(lambda: public_entry("ES256", kid="k" * 257), id="kid-too-long"),
+    pytest.param(lambda: public_entry("ES256", kid=7), id="kid-not-a-string"),
+    pytest.param(lambda: public_entry("ES256", alg=None), id="no-alg"),
+    pytest.param(lambda: public_entry("ES256", alg="none"), id="alg-none"),
+    pytest.param(lambda: public_entry("ES256", alg="ES384"), id="alg-unsupported"),
+    pytest.param(hmac_secret_entry, id="hmac-secret"),
+    pytest.param(lambda: public_entry("RS256", alg="ES256"), id="rsa-key-labelled-ec"),
+    pytest.param(lambda: public_entry("EdDSA", alg="ES256"), id="okp-key-labelled-ec"),
+    pytest.param(p384_entry, id="ec-key-on-another-curve"),
+    pytest.param(lambda: public_entry("ES256", use="enc"), id="encryption-key"),
+    pytest.param(lambda: public_entry("ES256", x=12), id="member-not-a-string"),
+    pytest.param(lambda: public_entry("RS256", n="!!not-base64!!"), id="member-not-base64url"),
+    pytest.param(point_off_the_curve, id="ec-point-off-the-curve"),
+    pytest.param(rsa_1024_entry, id="rsa-1024-bits"),
+]
+
+
+@pytest.mark.parametrize("entry", UNUSABLE_JWKS)
+def test_unusable_jwk_is_refused_with_a_configuration_error(
+    entry: Callable[[], dict[str, object]],
+) -> None:
+    with pytest.raises(ConfigurationError):
+        load_jwk(entry())
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        pytest.param({}, id="no-keys"),
+        pytest.param({"keys": {"kid": "x"}}, id="keys-not-a-list"),
+        pytest.param({"keys": ["x"]}, id="entry-not-an-object"),
+    ],
+)
+def test_ring_from_something_that_is_not_a_jwks_is_refused(document: dict[str, object]) -> None:
+    with pytest.raises(ConfigurationError):
+        KeyRing.from_jwks(document)
+
+
+def test_token_signed_rs256_is_refused_by_the_same_rsa_key_published_as_ps256() -> None:
+    """The key fixes the algorithm (RFC 8725 §3.1), even a key learned from a JWKS."""
+    signing = KeyRing(generate_key("RS256", now=NOW))
+    token, _ = issue_access_token(
+        subject="user-1",
+        email="ada@example.com",
+        session_id="session-1",
+        keys=signing,
+        issuer="https://auth.example",
+        audience="api",
+        now=NOW,
+        ttl=timedelta(minutes=15),
+    )
+    relabelled = KeyRing(None, [load_jwk({**signing.signing.public_jwk(), "alg": "PS256"})])
+
+    with pytest.raises(UntrustedToken, match="algorithm"):
+        read_access_token(
+            token, keys=relabelled, issuer="https://auth.example", audience="api", now=NOW
+        )

@@ -1,4 +1,4 @@
-"""Access tokens: issue and read for every algorithm, their claims, time window and audience."""
+"""Access tokens: issue and read for every algorithm, claims, scopes, time window, audience."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from joserfc.jws import CompactSignature, sign_compact
 
 from authgate.core.keys import ALGORITHMS, SYMMETRIC, Algorithm, KeyRing, generate_key, secret_key
 from authgate.core.tokens import (
@@ -17,6 +18,7 @@ from authgate.core.tokens import (
     AccessClaims,
     issue_access_token,
     read_access_token,
+    unverified_kid,
 )
 from authgate.errors import ExpiredToken, ForeignToken, MalformedToken
 
@@ -186,3 +188,139 @@ def test_token_with_non_ascii_characters_is_malformed(
 ) -> None:
     with pytest.raises(MalformedToken):
         read(tamper(issue(keys)), keys)
+
+
+def signed(keys: KeyRing, **claims: object) -> str:
+    """A token with the genuine claims, `claims` changed (None drops one), properly signed."""
+    _, issued = issue_access_token(
+        subject="user-1",
+        email="ada@example.com",
+        session_id="session-1",
+        keys=keys,
+        issuer=ISSUER,
+        audience=AUDIENCE,
+        now=NOW,
+        ttl=TTL,
+    )
+    payload = {**issued.as_dict(), **claims}
+    body = json.dumps({k: v for k, v in payload.items() if v is not None}).encode()
+    header = {"alg": keys.signing.alg, "kid": keys.signing.kid, "typ": "at+jwt"}
+    key = keys.signing
+    return sign_compact(CompactSignature(header, body), key.algorithm, key.jwk).decode()
+
+
+def test_scopes_and_roles_read_back_as_they_were_issued(keys: KeyRing) -> None:
+    token, issued = issue_access_token(
+        subject="user-1",
+        email="ada@example.com",
+        session_id="session-1",
+        keys=keys,
+        issuer=ISSUER,
+        audience=AUDIENCE,
+        now=NOW,
+        ttl=TTL,
+        scopes=["write:things", "read:things"],
+        roles=["admin"],
+    )
+
+    claims = read(token, keys)
+
+    assert claims == issued
+    assert claims.scopes == frozenset({"read:things", "write:things"})
+    assert claims.roles == frozenset({"admin"})
+
+
+def test_scopes_travel_as_one_space_separated_scope_claim(keys: KeyRing) -> None:
+    token, _ = issue_access_token(
+        subject="user-1",
+        email="ada@example.com",
+        session_id="session-1",
+        keys=keys,
+        issuer=ISSUER,
+        audience=AUDIENCE,
+        now=NOW,
+        ttl=TTL,
+        scopes=["write:things", "read:things"],
+        roles=["editor", "admin"],
+    )
+
+    payload = segment(token, 1)
+
+    assert (payload["scope"], payload["roles"]) == ("read:things write:things", ["admin", "editor"])
+
+
+def test_token_without_scope_or_roles_claims_has_none(keys: KeyRing) -> None:
+    claims = read(issue(keys), keys)
+
+    assert (claims.scopes, claims.roles) == (frozenset(), frozenset())
+
+
+@pytest.mark.parametrize(
+    ("claim", "value"),
+    [
+        pytest.param("scope", ["read"], id="scope-as-a-list"),
+        pytest.param("scope", 7, id="scope-as-a-number"),
+        pytest.param("scope", "", id="scope-empty"),
+        pytest.param("scope", "read  write", id="scope-with-a-double-space"),
+        pytest.param("scope", " read", id="scope-with-a-leading-space"),
+        pytest.param("scope", 'read"', id="scope-with-a-quote"),
+        pytest.param("scope", "read\\", id="scope-with-a-backslash"),
+        pytest.param("scope", "read\twrite", id="scope-with-a-tab"),
+        pytest.param("scope", "lecture:é", id="scope-not-ascii"),
+        pytest.param("roles", "admin", id="roles-as-a-string"),
+        pytest.param("roles", ["admin", 7], id="roles-with-a-number"),
+        pytest.param("roles", [""], id="roles-with-an-empty-one"),
+        pytest.param("roles", {"admin": True}, id="roles-as-an-object"),
+    ],
+)
+def test_scope_or_roles_of_the_wrong_shape_make_a_signed_token_malformed(
+    keys: KeyRing, claim: str, value: object
+) -> None:
+    with pytest.raises(MalformedToken, match=claim):
+        read(signed(keys, **{claim: value}), keys)
+
+
+@pytest.mark.parametrize(
+    ("scopes", "roles"),
+    [
+        pytest.param(["read write"], [], id="scope-with-a-space"),
+        pytest.param([""], [], id="empty-scope"),
+        pytest.param(['say"hi"'], [], id="scope-with-quotes"),
+        pytest.param([], [""], id="empty-role"),
+    ],
+)
+def test_issuing_a_token_with_a_bad_scope_or_role_is_a_programming_error(
+    keys: KeyRing, scopes: list[str], roles: list[str]
+) -> None:
+    with pytest.raises(ValueError, match=r"scope|role"):
+        issue_access_token(
+            subject="user-1",
+            email="ada@example.com",
+            session_id="session-1",
+            keys=keys,
+            issuer=ISSUER,
+            audience=AUDIENCE,
+            now=NOW,
+            ttl=TTL,
+            scopes=scopes,
+            roles=roles,
+        )
+
+
+def test_unverified_kid_is_the_kid_of_the_header(keys: KeyRing) -> None:
+    assert unverified_kid(issue(keys)) == keys.signing.kid
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        pytest.param("", id="empty"),
+        pytest.param("not a token", id="junk"),
+        pytest.param("eyJhbGciOiJub25lIn0.e30.", id="no-kid"),
+        pytest.param("eyJraWQiOjd9.e30.", id="kid-a-number"),
+        pytest.param("W10.e30.", id="header-a-list"),
+        pytest.param("é.e30.", id="not-ascii"),
+    ],
+)
+def test_unverified_kid_of_a_token_without_a_string_kid_is_none(token: str) -> None:
+    assert unverified_kid(token) is None

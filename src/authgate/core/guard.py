@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import OrderedDict
+from datetime import timedelta
 
 from authgate.core.clock import Clock
 from authgate.core.keys import KeyRing
@@ -23,7 +24,16 @@ DEFAULT_CAPACITY = 10_000
 class Guard:
     """Reads access tokens for protected routes, with a cache of verified ones."""
 
-    __slots__ = ("_cache", "_capacity", "audience", "clock", "issuer", "keys", "revocations")
+    __slots__ = (
+        "_cache",
+        "_capacity",
+        "audience",
+        "clock",
+        "issuer",
+        "keys",
+        "leeway",
+        "revocations",
+    )
 
     def __init__(
         self,
@@ -34,6 +44,7 @@ class Guard:
         revocations: Revocations,
         clock: Clock,
         capacity: int = DEFAULT_CAPACITY,
+        leeway: timedelta = LEEWAY,
     ) -> None:
         if capacity < 0:
             raise ValueError("capacity must be 0 (no cache) or more")
@@ -42,6 +53,7 @@ class Guard:
         self.audience = audience
         self.revocations = revocations
         self.clock = clock
+        self.leeway = leeway
         self._capacity = capacity
         # OrderedDict evicts its oldest entry in O(1); a plain dict's next(iter()) scans
         # past deleted slots and measured 7 µs per eviction at 10,000 entries.
@@ -58,10 +70,15 @@ class Guard:
         claims = self._cache.get(token)
         if claims is None:
             claims = read_access_token(
-                token, keys=self.keys, issuer=self.issuer, audience=self.audience, now=now
+                token,
+                keys=self.keys,
+                issuer=self.issuer,
+                audience=self.audience,
+                now=now,
+                leeway=self.leeway,
             )
             self._remember(token, claims)
-        elif claims.expires_at <= now - LEEWAY:
+        elif claims.expires_at <= now - self.leeway:
             self._cache.pop(token, None)
             raise ExpiredToken("the access token has expired")
         self.revocations.check(claims)

@@ -1,4 +1,4 @@
-"""Signing keys, the key ring that verifies with them, JWKS export and sealing at rest.
+"""Signing keys, the key ring that verifies with them, JWKS export and import, sealing at rest.
 
 Each key fixes its own algorithm; a token's header never chooses it (RFC 8725 §2.1, §3.1).
 """
@@ -6,15 +6,17 @@ Each key fixes its own algorithm; a token's header never chooses it (RFC 8725 §
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal, get_args
 
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, Key, OctKey, OKPKey, RSAKey
 from joserfc.jws import JWSAlgModel, JWSRegistry
 
@@ -24,6 +26,16 @@ Algorithm = Literal["RS256", "ES256", "EdDSA", "PS256", "HS256", "HS384", "HS512
 ALGORITHMS: tuple[Algorithm, ...] = get_args(Algorithm)
 SYMMETRIC: frozenset[str] = frozenset({"HS256", "HS384", "HS512"})
 MIN_SECRET_BYTES = 32
+MIN_RSA_BITS = 2048
+MAX_KID_LENGTH = 256
+# What a public JWK of each asymmetric algorithm is made of (RFC 7518 §6, RFC 8037 §2): its
+# key type, the curve it must be on, and the only members read from it.
+PUBLIC_JWK_SHAPES: dict[Algorithm, tuple[str, str | None, tuple[str, ...]]] = {
+    "RS256": ("RSA", None, ("n", "e")),
+    "PS256": ("RSA", None, ("n", "e")),
+    "ES256": ("EC", "P-256", ("crv", "x", "y")),
+    "EdDSA": ("OKP", "Ed25519", ("crv", "x")),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +120,66 @@ def secret_key(alg: Algorithm, secret: bytes, *, created_at: datetime) -> Signin
     )
 
 
+def load_jwk(entry: Mapping[str, object]) -> SigningKey:
+    """A verify-only key from a public JWK that names its own `kid` and `alg` (a JWKS entry).
+
+    Only the public members are read, so a private JWK yields its public half. The JWK must
+    carry `alg`: a key without one would leave the token's header to choose the algorithm
+    (RFC 8725 §3.1).
+
+    Raises:
+        ConfigurationError: no usable `kid` or `alg`, an HS (secret) key, a key type or
+            curve that does not fit the algorithm, an RSA key under 2048 bits, a key not
+            meant for signatures, or members that are not a valid key.
+    """
+    kid = entry.get("kid")
+    if not isinstance(kid, str) or not 0 < len(kid) <= MAX_KID_LENGTH:
+        raise ConfigurationError("a JWK needs a kid of 1 to 256 characters")
+    alg = next((name for name in PUBLIC_JWK_SHAPES if name == entry.get("alg")), None)
+    if alg is None:
+        raise ConfigurationError(
+            f"JWK {kid!r}: alg must be one of {', '.join(PUBLIC_JWK_SHAPES)}; "
+            "a JWK Set carries public keys only"
+        )
+    if entry.get("use", "sig") != "sig":
+        raise ConfigurationError(f"JWK {kid!r} is not meant for signatures")
+    key_type, curve, members = PUBLIC_JWK_SHAPES[alg]
+    if entry.get("kty") != key_type or (curve is not None and entry.get("crv") != curve):
+        raise ConfigurationError(f"JWK {kid!r}: {alg} needs a {curve or key_type} key")
+    public: dict[str, str | list[str]] = {"kty": key_type}
+    for name in members:
+        value = entry.get(name)
+        if not isinstance(value, str):
+            raise ConfigurationError(f"JWK {kid!r}: member {name!r} must be a string")
+        public[name] = value
+    if key_type == "RSA" and _rsa_bits(public["n"]) < MIN_RSA_BITS:
+        raise ConfigurationError(f"JWK {kid!r}: an RSA key needs at least {MIN_RSA_BITS} bits")
+    jwk: Key
+    try:
+        if key_type == "RSA":
+            jwk = RSAKey.import_key(public)
+        elif key_type == "EC":
+            jwk = ECKey.import_key(public)
+        else:
+            jwk = OKPKey.import_key(public)
+    except (JoseError, ValueError, TypeError, LookupError):
+        raise ConfigurationError(f"JWK {kid!r} is not a valid {key_type} public key") from None
+    # Verify-only keys have no creation time; the epoch marks "unknown" without inventing one.
+    created_at = datetime.fromtimestamp(0, UTC)
+    return SigningKey(kid=kid, alg=alg, jwk=jwk, created_at=created_at, private=False)
+
+
+def _rsa_bits(modulus: object) -> int:
+    """The size of a JWK's base64url modulus, 0 when it is not one."""
+    if not isinstance(modulus, str):
+        return 0
+    try:
+        raw = base64.urlsafe_b64decode(modulus + "=" * (-len(modulus) % 4))
+    except (ValueError, binascii.Error):
+        return 0
+    return int.from_bytes(raw, "big").bit_length()
+
+
 def check_secret(secret: bytes, *, name: str) -> None:
     """Refuse a secret that is too short or too uniform to hold 256 bits of randomness.
 
@@ -129,17 +201,47 @@ class KeyRing:
     """One key that signs and every key that still verifies, looked up by kid.
 
     Keys stay in the ring until the last token they signed has expired, as itsdangerous
-    keeps a list of secrets for rotation.
+    keeps a list of secrets for rotation. A ring built with `signing=None` only verifies:
+    that is what a protected app holds, with the keys of an authgate server's JWKS.
     """
 
-    __slots__ = ("_by_kid", "signing")
+    __slots__ = ("_by_kid", "_signing")
 
-    def __init__(self, signing: SigningKey, verifying: Iterable[SigningKey] = ()) -> None:
-        if not signing.private:
+    def __init__(self, signing: SigningKey | None, verifying: Iterable[SigningKey] = ()) -> None:
+        if signing is not None and not signing.private:
             raise ConfigurationError("the signing key has no private part")
-        self.signing = signing
+        self._signing = signing
         self._by_kid: dict[str, SigningKey] = {k.kid: k for k in verifying}
-        self._by_kid[signing.kid] = signing
+        if signing is not None:
+            self._by_kid[signing.kid] = signing
+
+    @classmethod
+    def from_jwks(cls, jwks: Mapping[str, object]) -> KeyRing:
+        """A verify-only ring of every key in a JWK Set (RFC 7517 §5).
+
+        Raises:
+            ConfigurationError: not a JWK Set, or an entry `load_jwk` refuses.
+        """
+        entries = jwks.get("keys")
+        if not isinstance(entries, list):
+            raise ConfigurationError("a JWK Set is an object with a list of keys")
+        keys = []
+        for entry in entries:
+            if not isinstance(entry, Mapping):
+                raise ConfigurationError("each JWK in a JWK Set is an object")
+            keys.append(load_jwk(entry))
+        return cls(None, keys)
+
+    @property
+    def signing(self) -> SigningKey:
+        """The key new tokens are signed with.
+
+        Raises:
+            ConfigurationError: the ring only verifies.
+        """
+        if self._signing is None:
+            raise ConfigurationError("this key ring only verifies: it has no signing key")
+        return self._signing
 
     def get(self, kid: str) -> SigningKey | None:
         return self._by_kid.get(kid)

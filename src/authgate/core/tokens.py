@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import binascii
 import json
+import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -30,6 +31,8 @@ ACCEPTED_TYPES = frozenset({"at+jwt", "application/at+jwt"})  # RFC 9068 §2.1, 
 ALLOWED_HEADERS = frozenset({"alg", "kid", "typ"})
 MAX_TOKEN_LENGTH = 8192
 LEEWAY = timedelta(seconds=10)
+# RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ), joined by single spaces.
+SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +47,12 @@ class AccessClaims:
     token_id: str
     session_id: str
     email: str
+    scopes: frozenset[str] = frozenset()  # the `scope` claim, RFC 9068 §2.2.3
+    roles: frozenset[str] = frozenset()  # the `roles` claim, RFC 9068 §2.2.3.1 (RFC 7643)
 
     def as_dict(self) -> dict[str, object]:
-        """The JWT claims set (RFC 7519 names, integer times)."""
-        return {
+        """The JWT claims set (RFC 7519 names, integer times); `scope` and `roles` if any."""
+        claims: dict[str, object] = {
             "iss": self.issuer,
             "sub": self.subject,
             "aud": self.audience[0] if len(self.audience) == 1 else list(self.audience),
@@ -57,6 +62,11 @@ class AccessClaims:
             "sid": self.session_id,
             "email": self.email,
         }
+        if self.scopes:
+            claims["scope"] = " ".join(sorted(self.scopes))
+        if self.roles:
+            claims["roles"] = sorted(self.roles)
+        return claims
 
 
 def issue_access_token(
@@ -69,8 +79,21 @@ def issue_access_token(
     audience: str,
     now: datetime,
     ttl: timedelta,
+    scopes: Iterable[str] = (),
+    roles: Iterable[str] = (),
 ) -> tuple[str, AccessClaims]:
-    """Sign a new access token with the ring's signing key; return it and its claims."""
+    """Sign a new access token with the ring's signing key; return it and its claims.
+
+    Raises:
+        ConfigurationError: the ring only verifies.
+        ValueError: a scope that is not an RFC 6749 §3.3 scope-token, or an empty role.
+    """
+    scopes, roles = frozenset(scopes), frozenset(roles)
+    for scope in scopes:
+        if not SCOPE_TOKEN.fullmatch(scope):
+            raise ValueError(f"{scope!r} is not a scope-token (RFC 6749 §3.3)")
+    if "" in roles:
+        raise ValueError("a role is a non-empty string")
     issued_at = now.replace(microsecond=0)
     claims = AccessClaims(
         issuer=issuer,
@@ -81,6 +104,8 @@ def issue_access_token(
         token_id=secrets.token_urlsafe(16),
         session_id=session_id,
         email=email,
+        scopes=scopes,
+        roles=roles,
     )
     key = keys.signing
     header = {"alg": key.alg, "kid": key.kid, "typ": TOKEN_TYPE}
@@ -107,12 +132,7 @@ def read_access_token(
         ExpiredToken: `exp` has passed or `nbf`/`iat` lies in the future (beyond leeway).
         ForeignToken: wrong `typ`, `iss` or `aud`.
     """
-    if len(token) > MAX_TOKEN_LENGTH or not token.isascii():
-        raise MalformedToken
-    try:
-        signed = extract_compact(token.encode("ascii"))
-    except (JoseError, ValueError, binascii.Error):
-        raise MalformedToken from None
+    signed = _extract(token)
     header = signed.headers()
     if not isinstance(header, dict) or not ALLOWED_HEADERS.issuperset(header):
         raise UntrustedToken("the token header carries parameters authgate does not accept")
@@ -146,6 +166,29 @@ def read_access_token(
     return claims
 
 
+def unverified_kid(token: str) -> str | None:
+    """The `kid` a token's header names, read WITHOUT verifying anything; None if none.
+
+    Only for deciding whether fetching the keys again could help a token that names an
+    unknown key. Never base any other decision on it.
+    """
+    try:
+        header = _extract(token).headers()
+    except MalformedToken:
+        return None
+    kid = header.get("kid") if isinstance(header, dict) else None
+    return kid if isinstance(kid, str) else None
+
+
+def _extract(token: str) -> CompactSignature:
+    if len(token) > MAX_TOKEN_LENGTH or not token.isascii():
+        raise MalformedToken
+    try:
+        return extract_compact(token.encode("ascii"))
+    except (JoseError, ValueError, binascii.Error):
+        raise MalformedToken from None
+
+
 def _parse_claims(payload: bytes) -> tuple[AccessClaims, datetime | None]:
     try:
         raw = json.loads(payload)
@@ -167,6 +210,8 @@ def _parse_claims(payload: bytes) -> tuple[AccessClaims, datetime | None]:
         token_id=_text(raw, "jti"),
         session_id=_text(raw, "sid"),
         email=_text(raw, "email"),
+        scopes=_scopes(raw),
+        roles=_roles(raw),
     )
     return claims, not_before
 
@@ -176,6 +221,27 @@ def _text(raw: Mapping[str, object], name: str) -> str:
     if not isinstance(value, str):
         raise MalformedToken(f"claim '{name}' must be a string")
     return value
+
+
+def _scopes(raw: Mapping[str, object]) -> frozenset[str]:
+    value = raw.get("scope")
+    if value is None:
+        return frozenset()
+    if not isinstance(value, str):
+        raise MalformedToken("claim 'scope' must be a string of space-separated scopes")
+    scopes = value.split(" ")
+    if not all(SCOPE_TOKEN.fullmatch(scope) for scope in scopes):
+        raise MalformedToken("claim 'scope' is not a list of scope-tokens (RFC 6749 §3.3)")
+    return frozenset(scopes)
+
+
+def _roles(raw: Mapping[str, object]) -> frozenset[str]:
+    value = raw.get("roles")
+    if value is None:
+        return frozenset()
+    if not isinstance(value, list) or not all(isinstance(r, str) and r for r in value):
+        raise MalformedToken("claim 'roles' must be a list of non-empty strings")
+    return frozenset(value)
 
 
 def _instant(raw: Mapping[str, object], name: str) -> datetime:

@@ -1,0 +1,255 @@
+"""The Verifier: what a protected Python service uses to check authgate access tokens.
+
+It reads tokens with the server's own code (`read_access_token`, through the server's
+`Guard` and its cache of verified tokens), with keys from the server's JWK Set. Adapters
+for FastAPI, Starlette, Flask and Django live beside it and import their framework only
+when imported themselves.
+
+    verifier = Verifier("https://auth.example.com")   # keys found by discovery
+    claims = verifier.verify(token)                   # or: await verifier.averify(token)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from datetime import timedelta
+from types import TracebackType
+
+from authgate.core.clock import Clock, utc_now
+from authgate.core.guard import DEFAULT_CAPACITY, Guard
+from authgate.core.keys import KeyRing
+from authgate.core.revocations import Revocations
+from authgate.core.tokens import LEEWAY, AccessClaims, unverified_kid
+from authgate.errors import ConfigurationError, UntrustedToken
+from authgate.verifier.feed import RevocationFeed
+from authgate.verifier.keys import REFETCH_INTERVAL, KeySource, RemoteKeys, StaticKeys
+
+__all__ = ["KeySource", "RemoteKeys", "StaticKeys", "Verifier"]
+
+DEFAULT_AUDIENCE = "authgate"  # the server's AUTHGATE_AUDIENCE default
+LONGEST_LEEWAY = timedelta(minutes=1)
+# Revocations are remembered this long: at least the server's AUTHGATE_ACCESS_TOKEN_TTL.
+MAX_TOKEN_LIFETIME = timedelta(hours=1)
+
+
+class Verifier:
+    """Verifies authgate access tokens: signature, key, type, time window, issuer, audience.
+
+    Args:
+        issuer: the server's AUTHGATE_ISSUER; tokens must carry exactly this `iss`.
+        audience: the server's AUTHGATE_AUDIENCE; tokens must list it in `aud`.
+        keys: where the keys come from; by default RemoteKeys(issuer=issuer), the JWK Set
+            that the issuer's discovery document names.
+        leeway: clock skew allowed on `exp`, `nbf` and `iat`; at most a minute.
+        cache_size: verified tokens remembered (each hit still checks expiry and
+            revocation); 0 verifies every time.
+        redis_url: the server's AUTHGATE_REDIS_URL, to refuse the tokens of ended sessions
+            and signed-out users within milliseconds (see `authgate.verifier.feed` for
+            what a lost message means). Without it, a token is good until its `exp`.
+        max_token_lifetime: the server's AUTHGATE_ACCESS_TOKEN_TTL or more; revocations
+            are remembered this long.
+        clock: the time tokens are checked against.
+
+    Raises:
+        ConfigurationError: a bad issuer, leeway or cache size, or an unusable Redis URL.
+    """
+
+    def __init__(
+        self,
+        issuer: str,
+        *,
+        audience: str = DEFAULT_AUDIENCE,
+        keys: KeySource | None = None,
+        leeway: timedelta = LEEWAY,
+        cache_size: int = DEFAULT_CAPACITY,
+        redis_url: str | None = None,
+        max_token_lifetime: timedelta = MAX_TOKEN_LIFETIME,
+        clock: Clock = utc_now,
+    ) -> None:
+        if not issuer or not audience:
+            raise ConfigurationError("a Verifier needs the issuer and the audience of its tokens")
+        if not timedelta(0) <= leeway <= LONGEST_LEEWAY:
+            raise ConfigurationError("the leeway must be between 0 and 60 seconds")
+        if cache_size < 0:
+            raise ConfigurationError("the token cache size must be 0 (no cache) or more")
+        self.issuer = issuer
+        self.audience = audience
+        self.leeway = leeway
+        self.keys: KeySource = keys if keys is not None else RemoteKeys(issuer=issuer)
+        self.revocations = Revocations(window=max_token_lifetime + leeway)
+        self._guard = Guard(
+            keys=KeyRing(None),
+            issuer=issuer,
+            audience=audience,
+            revocations=self.revocations,
+            clock=clock,
+            capacity=cache_size,
+            leeway=leeway,
+        )
+        self.feed = (
+            None if redis_url is None else RevocationFeed(redis_url, self.revocations, clock=clock)
+        )
+
+    @classmethod
+    def from_settings(
+        cls, settings: Mapping[str, object], *, prefix: str = "AUTHGATE_"
+    ) -> Verifier:
+        """A Verifier from named settings: os.environ, Flask's app.config, Django's AUTHGATE.
+
+        Names, after `prefix`: ISSUER (required), AUDIENCE, JWKS_URL (instead of discovery),
+        KEYS (a JWK Set, as a mapping or JSON text, instead of fetching), LEEWAY,
+        REFETCH_INTERVAL and ACCESS_TOKEN_TTL (seconds), TOKEN_CACHE_SIZE, REDIS_URL.
+        Unset and empty values mean the default, as for the server's own settings.
+
+        Raises:
+            ConfigurationError: naming the setting that is missing or wrong.
+        """
+        values = _Settings(settings, prefix)
+        issuer = values.text("ISSUER")
+        if issuer is None:
+            raise ConfigurationError(f"{prefix}ISSUER is required: the authgate server's issuer")
+        jwks_url, jwks = values.text("JWKS_URL"), values.jwks("KEYS")
+        if jwks_url is not None and jwks is not None:
+            raise ConfigurationError(f"set {prefix}JWKS_URL or {prefix}KEYS, not both")
+        keys: KeySource
+        if jwks is not None:
+            keys = StaticKeys(jwks)
+        else:
+            interval = values.seconds("REFETCH_INTERVAL")
+            interval = REFETCH_INTERVAL if interval is None else interval
+            keys = (
+                RemoteKeys(jwks_url, refetch_interval=interval)
+                if jwks_url is not None
+                else RemoteKeys(issuer=issuer, refetch_interval=interval)
+            )
+        leeway = values.seconds("LEEWAY")
+        cache_size = values.number("TOKEN_CACHE_SIZE")
+        lifetime = values.seconds("ACCESS_TOKEN_TTL")
+        return cls(
+            issuer,
+            audience=values.text("AUDIENCE") or DEFAULT_AUDIENCE,
+            keys=keys,
+            leeway=LEEWAY if leeway is None else leeway,
+            cache_size=DEFAULT_CAPACITY if cache_size is None else cache_size,
+            redis_url=values.text("REDIS_URL"),
+            max_token_lifetime=MAX_TOKEN_LIFETIME if lifetime is None else lifetime,
+        )
+
+    def verify(self, token: str) -> AccessClaims:
+        """Return the claims of a valid authgate access token.
+
+        A token naming a key this verifier does not hold makes it fetch the keys again
+        (rate-limited), so tokens signed by a freshly rotated key verify at once.
+
+        Raises:
+            MalformedToken: not a well-formed access token.
+            UntrustedToken: a bad signature, or a key this verifier does not hold, also
+                when the keys cannot be fetched.
+            ExpiredToken: outside its time window (beyond the leeway).
+            ForeignToken: another type, issuer or audience.
+            RevokedToken: its session or user was signed out (with `redis_url` only).
+        """
+        self._follow(self.keys.keys())
+        try:
+            return self._guard.read(token)
+        except UntrustedToken:
+            kid = self._unknown_kid(token)
+            if kid is None or not self._follow(self.keys.keys(missing=kid), kid):
+                raise
+        return self._guard.read(token)
+
+    async def averify(self, token: str) -> AccessClaims:
+        """`verify` for asyncio code: fetching keys runs in a worker thread, off the loop.
+
+        Raises:
+            InvalidToken: as `verify`.
+        """
+        self._follow(await self._keys_off_loop(None))
+        try:
+            return self._guard.read(token)
+        except UntrustedToken:
+            kid = self._unknown_kid(token)
+            if kid is None or not self._follow(await self._keys_off_loop(kid), kid):
+                raise
+        return self._guard.read(token)
+
+    def close(self) -> None:
+        """Stop the revocation feed and close the key source's connections."""
+        if self.feed is not None:
+            self.feed.close()
+        self.keys.close()
+
+    def __enter__(self) -> Verifier:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Verifier(issuer={self.issuer!r}, audience={self.audience!r}, keys={self.keys!r})"
+
+    async def _keys_off_loop(self, missing: str | None) -> KeyRing:
+        if self.keys.fetch_due(missing=missing):
+            return await asyncio.to_thread(self.keys.keys, missing=missing)
+        return self.keys.keys(missing=missing)
+
+    def _follow(self, ring: KeyRing, kid: str | None = None) -> bool:
+        """Verify with `ring` from now on; True when it holds `kid`."""
+        if ring is not self._guard.keys:
+            self._guard.use_keys(ring)  # forgets tokens verified with keys that may be gone
+        return kid is not None and ring.get(kid) is not None
+
+    def _unknown_kid(self, token: str) -> str | None:
+        """The kid of a token signed by a key not in the ring: fetching again might help."""
+        kid = unverified_kid(token)
+        return kid if kid is not None and self._guard.keys.get(kid) is None else None
+
+
+class _Settings:
+    """Settings read by name, each value narrowed once, errors naming the setting."""
+
+    def __init__(self, values: Mapping[str, object], prefix: str) -> None:
+        self.values = values
+        self.prefix = prefix
+
+    def _raw(self, name: str) -> object:
+        value = self.values.get(self.prefix + name)
+        return None if value is None or value == "" else value
+
+    def text(self, name: str) -> str | None:
+        value = self._raw(name)
+        if value is not None and not isinstance(value, str):
+            raise ConfigurationError(f"{self.prefix}{name} must be a string")
+        return value
+
+    def number(self, name: str) -> int | None:
+        value = self._raw(name)
+        if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+            value = int(value) if len(value.strip()) <= 9 else -1
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            value = -1
+        if value is not None and not 0 <= value < 10**9:
+            raise ConfigurationError(f"{self.prefix}{name} must be a whole number, 0 or more")
+        return value
+
+    def seconds(self, name: str) -> timedelta | None:
+        value = self.number(name)
+        return None if value is None else timedelta(seconds=value)
+
+    def jwks(self, name: str) -> Mapping[str, object] | None:
+        value = self._raw(name)
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ConfigurationError(f"{self.prefix}{name} is not JSON") from None
+        if value is not None and not isinstance(value, Mapping):
+            raise ConfigurationError(f"{self.prefix}{name} must be a JWK Set")
+        return value

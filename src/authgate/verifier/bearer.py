@@ -1,0 +1,80 @@
+"""RFC 6750 for the framework adapters: the Bearer header in, the refusal and its challenge out.
+
+Each adapter shapes a Refusal into its framework's response; the statuses, error codes and
+WWW-Authenticate values are decided here once, as the authgate server answers them:
+401 + `Bearer` without a token, 401 + `Bearer error="invalid_token"` for a refused one,
+403 + `Bearer error="insufficient_scope", scope="…"` for a valid token without a scope.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from authgate.core.tokens import SCOPE_TOKEN, AccessClaims
+from authgate.errors import InvalidToken, NoCredentials
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header value (RFC 6750 §2.1), or None.
+
+    The scheme is case-insensitive; any other scheme, or none, means no Bearer token.
+    """
+    if not authorization:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+def scope_set(scopes: Iterable[str]) -> frozenset[str]:
+    """The scopes a route requires, checked once where the route is declared.
+
+    Raises:
+        ValueError: a scope that is not an RFC 6749 §3.3 scope-token (a string is not a
+            list of scopes: pass `["read"]`, not `"read"`).
+    """
+    if isinstance(scopes, str):
+        raise ValueError("pass the scopes as a list of strings, not one string")
+    required = frozenset(scopes)
+    for scope in required:
+        if not isinstance(scope, str) or not SCOPE_TOKEN.fullmatch(scope):
+            raise ValueError(f"{scope!r} is not a scope-token (RFC 6749 §3.3)")
+    return required
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a request is refused: its status, `{"error", "detail"}` body and challenge."""
+
+    status: int
+    error: str
+    detail: str
+    challenge: str  # the WWW-Authenticate header value
+
+    @classmethod
+    def of(cls, exc: NoCredentials | InvalidToken) -> Refusal:
+        """401: no token (a bare challenge, RFC 6750 §3.1), or a refused one."""
+        if isinstance(exc, NoCredentials):
+            return cls(401, exc.code, exc.detail, "Bearer")
+        return cls(401, exc.code, exc.detail, 'Bearer error="invalid_token"')
+
+    @classmethod
+    def insufficient_scope(cls, required: frozenset[str]) -> Refusal:
+        """403 for a valid token without every scope in `required` (RFC 6750 §3.1)."""
+        needed = " ".join(sorted(required))
+        return cls(
+            403,
+            "insufficient_scope",
+            f"the access token lacks a scope this route needs: {needed}",
+            f'Bearer error="insufficient_scope", scope="{needed}"',
+        )
+
+    def body(self) -> dict[str, str]:
+        return {"error": self.error, "detail": self.detail}
+
+
+def refusal_for_scopes(claims: AccessClaims, required: frozenset[str]) -> Refusal | None:
+    """The 403 to answer when the token lacks a required scope; None when it has them all."""
+    return None if required <= claims.scopes else Refusal.insufficient_scope(required)

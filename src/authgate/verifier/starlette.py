@@ -1,0 +1,124 @@
+"""Starlette: an AuthenticationBackend, so `request.user`, `request.auth` and `@requires` work.
+
+    app = Starlette(
+        routes=[Route("/things", things)],
+        middleware=[authgate.verifier.starlette.middleware(verifier)],
+        exception_handlers=authgate.verifier.starlette.CHALLENGES,
+    )
+
+    @requires("read:things")
+    async def things(request):
+        claims = request.user.claims   # request.auth.scopes: "authenticated" + the token's
+
+A refused token gets 401 + `Bearer error="invalid_token"` from the middleware (its
+`on_error`); CHALLENGES turns `@requires`' plain 403 into RFC 6750's answers: 401 +
+`Bearer` without a token, 403 + `Bearer error="insufficient_scope"` with one.
+"""
+
+from __future__ import annotations
+
+from starlette.authentication import (
+    AuthCredentials,
+    AuthenticationBackend,
+    AuthenticationError,
+    BaseUser,
+)
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import JSONResponse, Response
+
+from authgate.core.tokens import AccessClaims
+from authgate.errors import InvalidToken, NoCredentials
+from authgate.verifier import Verifier
+from authgate.verifier.bearer import Refusal, bearer_token
+
+
+class TokenUser(BaseUser):
+    """`request.user` for a request with a valid token: who it names, and all its claims."""
+
+    def __init__(self, claims: AccessClaims) -> None:
+        self.claims = claims
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def display_name(self) -> str:
+        return self.claims.email
+
+    @property
+    def identity(self) -> str:
+        return self.claims.subject
+
+
+class RefusedToken(AuthenticationError):
+    """The request's Bearer token was refused; `refusal` is the answer to give."""
+
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(refusal.detail)
+        self.refusal = refusal
+
+
+class AuthgateBackend(AuthenticationBackend):
+    """Authenticates requests by their Bearer token; a request without one stays anonymous."""
+
+    def __init__(self, verifier: Verifier) -> None:
+        self.verifier = verifier
+
+    async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
+        token = bearer_token(conn.headers.get("authorization"))
+        if token is None:
+            return None
+        try:
+            claims = await self.verifier.averify(token)
+        except InvalidToken as exc:
+            raise RefusedToken(Refusal.of(exc)) from None
+        return AuthCredentials(["authenticated", *sorted(claims.scopes)]), TokenUser(claims)
+
+
+def refuse_token(conn: HTTPConnection, exc: AuthenticationError) -> Response:
+    """AuthenticationMiddleware's `on_error`: 401 + `Bearer error="invalid_token"`."""
+    refusal = exc.refusal if isinstance(exc, RefusedToken) else Refusal.of(InvalidToken())
+    return _answer(refusal)
+
+
+def middleware(verifier: Verifier) -> Middleware:
+    """AuthenticationMiddleware with AuthgateBackend and `refuse_token`, for `middleware=[…]`."""
+    return Middleware(
+        AuthenticationMiddleware, backend=AuthgateBackend(verifier), on_error=refuse_token
+    )
+
+
+async def challenge(request: Request, exc: Exception) -> Response:
+    """Answer `@requires`' 401 or 403 the RFC 6750 way, by whether a token was presented.
+
+    A 403 for a request with a valid token is a missing scope; anything else here is a
+    request without a token, which gets 401 and a bare `Bearer` challenge.
+    """
+    if not isinstance(exc, HTTPException):
+        raise exc
+    user = request.scope.get("user")
+    if exc.status_code == 403 and getattr(user, "is_authenticated", False):
+        return _answer(
+            Refusal(
+                403,
+                "insufficient_scope",
+                "the access token lacks a scope this route needs",
+                'Bearer error="insufficient_scope"',
+            )
+        )
+    return _answer(Refusal.of(NoCredentials()))
+
+
+CHALLENGES = {401: challenge, 403: challenge}
+
+
+def _answer(refusal: Refusal) -> Response:
+    return JSONResponse(
+        refusal.body(),
+        status_code=refusal.status,
+        headers={"WWW-Authenticate": refusal.challenge},
+    )
