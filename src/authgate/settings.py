@@ -8,7 +8,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar, get_args
+from urllib.parse import urlsplit
 
 from authgate.core.keys import ALGORITHMS, SYMMETRIC, Algorithm, check_secret
 from authgate.errors import ConfigurationError
@@ -40,6 +41,9 @@ class Secret:
 
 
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+SameSite = Literal["lax", "strict"]
+# Where cookies without `Secure` are acceptable: a developer's own machine over plain http.
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +72,9 @@ class Settings:
     token_cache_size: int = 10_000
     # Twice the JWKS Cache-Control max-age: every verifier has the next key before it signs.
     key_rotation_delay: timedelta = timedelta(seconds=600)
+    # The cookie transport (browsers, the account page at /): see web/cookies.py.
+    cookie_secure: bool = True
+    cookie_samesite: SameSite = "lax"
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
@@ -107,6 +114,15 @@ class Settings:
             )
         if not self.issuer or not self.audience:
             raise ConfigurationError("AUTHGATE_ISSUER and AUTHGATE_AUDIENCE must not be empty")
+        if self.cookie_samesite not in get_args(SameSite):
+            raise ConfigurationError("AUTHGATE_COOKIE_SAMESITE must be lax or strict")
+        if not self.cookie_secure and not _is_local(self.issuer):
+            # Cookies without Secure travel over plain http, where anyone on the path reads
+            # them: that is only acceptable on the developer's own machine.
+            raise ConfigurationError(
+                "AUTHGATE_COOKIE_SECURE=false is for development on http://localhost only; "
+                f"AUTHGATE_ISSUER is {self.issuer!r}"
+            )
 
     @classmethod
     def from_env(
@@ -145,6 +161,8 @@ class Settings:
             take(name, str)
         take("redis_url", lambda v: v or None)
         take("algorithm", _algorithm)
+        take("cookie_secure", _boolean)
+        take("cookie_samesite", _same_site)
         take("secret", lambda v: Secret(v) if v else None)
         take("key_encryption_key", lambda v: Secret(v) if v else None)
         for name in (
@@ -173,6 +191,29 @@ def _algorithm(value: str) -> Algorithm:
     if value not in ALGORITHMS:
         raise ValueError(f"must be one of {', '.join(ALGORITHMS)}, not {value!r}")
     return value
+
+
+def _is_local(url: str) -> bool:
+    try:
+        return urlsplit(url).hostname in LOCAL_HOSTS
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return False
+
+
+def _boolean(value: str) -> bool:
+    lowered = value.lower()
+    if lowered not in {"true", "false", "1", "0"}:
+        raise ValueError(f"must be true or false, not {value!r}")
+    return lowered in {"true", "1"}
+
+
+def _same_site(value: str) -> SameSite:
+    lowered = value.lower()
+    if lowered == "lax":
+        return "lax"
+    if lowered == "strict":
+        return "strict"
+    raise ValueError(f"must be lax or strict, not {value!r}")
 
 
 def _whole_number(value: str) -> int:

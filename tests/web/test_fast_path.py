@@ -14,7 +14,7 @@ from authgate.core.clock import FrozenClock
 from authgate.core.passwords import FAST_FOR_TESTS
 from authgate.settings import Settings
 from authgate.web.app import create_app
-from authgate.web.fast import FastGuardedRoutes, bearer_token
+from authgate.web.fast import FastGuardedRoutes, presented_token
 from conftest import sign_up_and_in
 
 
@@ -74,7 +74,11 @@ def test_the_fast_path_answers_get_test_without_the_app_behind_it(client: TestCl
         await send({"type": "http.response.start", "status": 418, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 
-    fast = FastGuardedRoutes(behind, guard=client.app.state.service.guard)  # type: ignore[attr-defined]
+    fast = FastGuardedRoutes(
+        behind,
+        guard=client.app.state.service.guard,  # type: ignore[attr-defined]
+        access_cookie="authgate_access",
+    )
     sent: list[Message] = []
 
     async def send(message: Message) -> None:
@@ -108,9 +112,14 @@ def test_the_fast_path_answers_get_test_without_the_app_behind_it(client: TestCl
         ([(b"authorization", b"Basic abc")], None),
         ([(b"x-other", b"Bearer abc")], None),
         ([], None),
+        ([(b"cookie", b"a=1; authgate_access=xyz")], "xyz"),
+        ([(b"cookie", b"authgate_access=xyz"), (b"authorization", b"Bearer abc")], "abc"),
+        ([(b"cookie", b"authgate_access=xyz"), (b"authorization", b"Basic abc")], None),
+        ([(b"cookie", b"other_access=xyz")], None),
+        ([(b"cookie", b"authgate_access=")], None),
     ],
 )
-def test_bearer_token_reads_only_the_bearer_scheme(
+def test_presented_token_is_the_bearer_token_else_the_cookie_when_no_header_is_sent(
     headers: list[tuple[bytes, bytes]], token: str | None
 ) -> None:
-    assert bearer_token(headers) == token
+    assert presented_token(headers, "authgate_access") == token

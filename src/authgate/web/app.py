@@ -17,8 +17,11 @@ from authgate.core.passwords import RECOMMENDED, Preset
 from authgate.fanout import Announcement
 from authgate.service import Service
 from authgate.settings import Settings
+from authgate.web.cookies import Cookies
+from authgate.web.csrf import Csrf, csrf_key
 from authgate.web.errors import error_response, install_error_handlers
 from authgate.web.fast import FastGuardedRoutes
+from authgate.web.page import page
 from authgate.web.pools import WorkPool
 from authgate.web.routes import router
 from authgate.web.throttle import Throttle
@@ -34,6 +37,12 @@ def create_app(
 ) -> FastAPI:
     """Build the app; the database and keys are opened here, so bad settings fail now."""
     service = Service(settings, clock=clock, preset=preset)
+    cookies = Cookies(secure=settings.cookie_secure, same_site=settings.cookie_samesite)
+    try:
+        csrf = Csrf(csrf_key(service), cookie=cookies.csrf)
+    except BaseException:
+        service.close()  # a refused start leaves no connection behind
+        raise
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -66,6 +75,8 @@ def create_app(
     )
     app.state.service = service
     app.state.throttle = Throttle(settings)
+    app.state.cookies = cookies
+    app.state.csrf = csrf
     # Hashing threads run at a lower priority, so a sign-in flood takes the CPU the event
     # loop leaves over instead of competing with it (bench/http: /test under the flood).
     app.state.hashing = WorkPool(
@@ -76,8 +87,11 @@ def create_app(
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
-    app.add_middleware(FastGuardedRoutes, guard=service.guard)  # outermost: the hot path
+    app.add_middleware(  # outermost: the hot path
+        FastGuardedRoutes, guard=service.guard, access_cookie=cookies.access
+    )
     app.include_router(router)
+    app.include_router(page)
     return app
 
 

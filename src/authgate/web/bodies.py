@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Self
+from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 
 def _no_surrogates(value: str) -> str:
@@ -31,20 +31,14 @@ class Credentials(Body):
 
 
 class RefreshRequest(Body):
-    """`refresh_token`, or `token` as the Node tutorial called it."""
+    """`refresh_token`, or `token` as the Node tutorial called it; neither: the cookie's."""
 
     refresh_token: Text | None = None
     token: Text | None = None
 
-    @model_validator(mode="after")
-    def _one_token(self) -> Self:
-        if self.refresh_token is None and self.token is None:
-            raise ValueError("refresh_token is required")
-        return self
-
     @property
-    def value(self) -> str:
-        return self.refresh_token if self.refresh_token is not None else str(self.token)
+    def value(self) -> str | None:
+        return self.refresh_token if self.refresh_token is not None else self.token
 
 
 class SignOutRequest(Body):
@@ -67,6 +61,12 @@ class TokenOut(BaseModel):
     token_type: str = "Bearer"  # noqa: S105 - the RFC 6750 scheme name
     expires_in: int
     refresh_token: str
+
+
+class CookieTokenOut(BaseModel):
+    """The answer in cookie transport: the tokens are in httpOnly cookies, not here."""
+
+    expires_in: int
 
 
 class SessionOut(BaseModel):

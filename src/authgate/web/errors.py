@@ -36,6 +36,21 @@ STATUS: dict[type[AuthgateError], int] = {
     Overloaded: 503,
 }
 
+
+class CsrfRefused(Exception):
+    """An unsafe cookie-transport request failed the CSRF checks of web/csrf.py.
+
+    An HTTP matter only (the core knows no cookies), so it lives here rather than in
+    authgate.errors. 403, as RFC 9110 §15.5.4 and every CSRF middleware answer it.
+    """
+
+    code = "csrf_failed"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
 HTTP_CODES = {
     400: "invalid_request",
     404: "not_found",
@@ -80,6 +95,11 @@ async def _on_authgate_error(request: Request, exc: Exception) -> JSONResponse:
     return authgate_error_response(exc)
 
 
+async def _on_csrf_refused(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, CsrfRefused)  # noqa: S101 - registered for this type only
+    return error_response(403, exc.code, exc.detail)
+
+
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for this type only
     problems = []
@@ -104,5 +124,6 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AuthgateError, _on_authgate_error)
+    app.add_exception_handler(CsrfRefused, _on_csrf_refused)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(HTTPException, _on_http_error)

@@ -5,17 +5,19 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import OAuth2PasswordBearer
 from pydantic import ValidationError
 
+from authgate.core.sessions import REFRESH_TOKEN_SHAPE, hash_refresh_token
 from authgate.core.store import SessionId, UserId
 from authgate.core.tokens import AccessClaims
 from authgate.errors import InvalidCredentials, InvalidToken, NoCredentials
 from authgate.service import Service, SignedIn
 from authgate.web.bodies import (
+    CookieTokenOut,
     Credentials,
     ErrorOut,
     RefreshRequest,
@@ -24,6 +26,8 @@ from authgate.web.bodies import (
     TokenOut,
     UserOut,
 )
+from authgate.web.cookies import Cookies, Transport
+from authgate.web.csrf import SAFE_METHODS, Csrf, check_same_origin
 from authgate.web.pools import WorkPool
 from authgate.web.throttle import Throttle
 
@@ -40,6 +44,16 @@ BODY_FAILURES: Responses = {413: ERROR, 422: ERROR}  # over 1 MiB; malformed or 
 TOKEN_FAILURES: Responses = {**BODY_FAILURES, 401: ERROR, 429: ERROR}
 HASHING_FAILURES: Responses = {**TOKEN_FAILURES, 503: ERROR}  # the hashing queue is full
 GUARD_FAILURES: Responses = {401: ERROR}
+CSRF_FAILURES: Responses = {403: ERROR}  # cookie transport: cross-origin, or no CSRF token
+TransportQuery = Annotated[
+    Transport,
+    Query(
+        description="`body` (default): the tokens in the JSON answer. `cookie`, for "
+        "browsers: the tokens in httpOnly cookies and only `expires_in` in the answer; "
+        "later requests authenticated by the cookies send the X-CSRF-Token header, set to "
+        "the value of the (script-readable) CSRF cookie."
+    ),
+]
 
 
 def service(request: Request) -> Service:
@@ -50,11 +64,33 @@ def service(request: Request) -> Service:
 async def access_claims(
     request: Request, token: Annotated[str | None, Depends(bearer)]
 ) -> AccessClaims:
-    """The guard: a verified, unrevoked access token, or a 401. Runs on the event loop."""
+    """The guard: a verified, unrevoked access token, or a 401. Runs on the event loop.
+
+    The token comes from the Authorization header or, when none is sent, from the
+    access-token cookie; an unsafe request so authenticated must pass the CSRF checks (403).
+    """
+    svc: Service = request.app.state.service
+    if token is not None:
+        return svc.read(token)
+    if "authorization" in request.headers:  # another scheme: refused, never the cookie
+        raise NoCredentials
+    token = cookies(request).access_token(request)
     if token is None:
         raise NoCredentials
-    svc: Service = request.app.state.service
-    return svc.read(token)
+    claims = svc.read(token)
+    if request.method not in SAFE_METHODS:
+        csrf(request).check(request, claims.session_id)
+    return claims
+
+
+def cookies(request: Request) -> Cookies:
+    found: Cookies = request.app.state.cookies
+    return found
+
+
+def csrf(request: Request) -> Csrf:
+    found: Csrf = request.app.state.csrf
+    return found
 
 
 def hashing(request: Request) -> WorkPool:
@@ -77,7 +113,12 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def token_response(result: SignedIn) -> JSONResponse:
+def token_response(request: Request, result: SignedIn, transport: Transport) -> JSONResponse:
+    if transport == "cookie":
+        response = JSONResponse({"expires_in": result.expires_in}, headers=NO_STORE)
+        token = csrf(request).token_for(result.session.id)
+        cookies(request).set_session(response, result, csrf_token=token)
+        return response
     body = {
         "access_token": result.access_token,
         "token_type": "Bearer",
@@ -103,8 +144,8 @@ async def sign_up(body: Credentials, request: Request, svc: Svc, pool: Hashing) 
 
 @router.post(
     "/sign-in",
-    response_model=TokenOut,
-    responses=HASHING_FAILURES,
+    response_model=TokenOut | CookieTokenOut,
+    responses={**HASHING_FAILURES, **CSRF_FAILURES},
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -125,8 +166,12 @@ async def sign_up(body: Credentials, request: Request, svc: Svc, pool: Hashing) 
         }
     },
 )
-async def sign_in(request: Request, svc: Svc, pool: Hashing) -> JSONResponse:
+async def sign_in(
+    request: Request, svc: Svc, pool: Hashing, transport: TransportQuery = "body"
+) -> JSONResponse:
     """Check the credentials and start a session. JSON, or the OAuth2 password form."""
+    if transport == "cookie":
+        check_same_origin(request)  # login CSRF: no page elsewhere signs a browser in
     credentials = await read_credentials(request)
     ip = client_ip(request)
     throttle: Throttle = request.app.state.throttle
@@ -144,16 +189,56 @@ async def sign_in(request: Request, svc: Svc, pool: Hashing) -> JSONResponse:
     except InvalidCredentials:
         await throttle.hit("sign_in_account", account)
         raise
-    return token_response(result)
+    return token_response(request, result, transport)
 
 
-@router.post("/token", response_model=TokenOut, responses=TOKEN_FAILURES)
-async def refresh(body: RefreshRequest, request: Request, svc: Svc, db: Database) -> JSONResponse:
-    """Trade a refresh token for a new access token and a new refresh token (rotation)."""
+@router.post(
+    "/token",
+    response_model=TokenOut | CookieTokenOut,
+    responses={**TOKEN_FAILURES, **CSRF_FAILURES},
+)
+async def refresh(
+    request: Request,
+    svc: Svc,
+    db: Database,
+    transport: TransportQuery = "body",
+    body: RefreshRequest | None = None,
+) -> JSONResponse:
+    """Trade a refresh token for a new access token and a new refresh token (rotation).
+
+    With no refresh token in the body, the refresh-token cookie's is used (with the CSRF
+    token), and the answer is in cookie transport.
+    """
+    presented = body.value if body else None
+    sent_csrf = None
+    if presented is None:
+        presented = cookies(request).refresh_token(request)
+        if presented is None:
+            raise RequestValidationError(
+                [{"loc": ("body", "refresh_token"), "msg": "Field required", "type": "missing"}]
+            )
+        sent_csrf = csrf(request).check_submitted(request)
+        transport = "cookie"  # a cookie's token is answered in cookies, never to script
+    elif transport == "cookie":
+        check_same_origin(request)
     ip = client_ip(request)
     await request.app.state.throttle.hit("token", ip)
-    result = await db.run(svc.refresh, body.value, ip=ip)
-    return token_response(result)
+    result = await db.run(rotate, svc, csrf(request), presented, sent_csrf=sent_csrf, ip=ip)
+    return token_response(request, result, transport)
+
+
+def rotate(
+    svc: Service, csrf: Csrf, refresh_token: str, *, sent_csrf: str | None, ip: str
+) -> SignedIn:
+    """Rotate; a cookie's refresh token only with the CSRF token of its own session.
+
+    Checked before rotating: a refused request must not spend the browser's token.
+    """
+    if sent_csrf is not None and REFRESH_TOKEN_SHAPE.fullmatch(refresh_token):
+        record = svc.store.find_refresh_token(hash_refresh_token(refresh_token))
+        if record is not None:
+            csrf.check_session(sent_csrf, record.session.id)
+    return svc.refresh(refresh_token, ip=ip)
 
 
 @router.get(
@@ -178,17 +263,28 @@ async def me(claims: Claims, svc: Svc, db: Database) -> UserOut:
     return UserOut(id=user.id, email=user.email, created_at=user.created_at)
 
 
-@router.post("/sign-out", status_code=204, responses={**GUARD_FAILURES, **BODY_FAILURES})
+@router.post(
+    "/sign-out", status_code=204, responses={**GUARD_FAILURES, **BODY_FAILURES, **CSRF_FAILURES}
+)
 async def sign_out(
+    request: Request,
     svc: Svc,
     db: Database,
     token: Annotated[str | None, Depends(bearer)],
     body: SignOutRequest | None = None,
 ) -> Response:
-    """End this session, named by the Bearer token, the refresh token, or both."""
+    """End this session, named by the Bearer token, the refresh token, or both.
+
+    With neither, a browser's access-token cookie names it (with the CSRF token), and the
+    answer clears the cookies.
+    """
     refresh_token = body.value if body else None
     if token is None and refresh_token is None:
-        raise NoCredentials
+        claims = await access_claims(request, None)  # the cookie, or 401
+        await db.run(svc.sessions.end, SessionId(claims.session_id))
+        response = Response(status_code=204)
+        cookies(request).clear(response)
+        return response
     session_id = None
     if token is not None:
         try:
@@ -203,7 +299,7 @@ async def sign_out(
     return Response(status_code=204)
 
 
-@router.post("/sign-out-all", status_code=204, responses=GUARD_FAILURES)
+@router.post("/sign-out-all", status_code=204, responses={**GUARD_FAILURES, **CSRF_FAILURES})
 async def sign_out_all(claims: Claims, svc: Svc, db: Database) -> Response:
     """End every session of the signed-in user."""
     await db.run(svc.sessions.end_all, UserId(claims.subject))
@@ -230,7 +326,7 @@ async def list_sessions(claims: Claims, svc: Svc, db: Database) -> list[SessionO
 @router.delete(
     "/sessions/{session_id}",
     status_code=204,
-    responses={**GUARD_FAILURES, 404: {"model": ErrorOut}},
+    responses={**GUARD_FAILURES, **CSRF_FAILURES, 404: {"model": ErrorOut}},
 )
 async def end_session(session_id: str, claims: Claims, svc: Svc, db: Database) -> Response:
     """End one of the signed-in user's sessions, e.g. on a lost laptop."""
