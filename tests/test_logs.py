@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
+import httpx
 import pytest
 
 from authgate.logs import REDACTED, JsonLines, Scrubbed, configure_logging, scrub
+from servers import PASSWORD, Server
 
 JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1LTEifQ.c2lnbmF0dXJlLWJ5dGVz"
 
@@ -84,3 +87,18 @@ def test_configured_json_logging_writes_scrubbed_json_to_stderr(
     entry = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
     assert entry["logger"] == "uvicorn.access"
     assert JWT not in entry["message"]
+
+
+def test_a_real_server_logs_json_lines_without_tokens(tmp_path: Path) -> None:
+    settings = {"AUTHGATE_LOG_FORMAT": "json", "AUTHGATE_LOG_LEVEL": "info"}
+    with Server(tmp_path, settings) as server:
+        body = {"email": "ada@example.com", "password": PASSWORD}
+        httpx.post(f"{server.url}/sign-up", json=body)
+        token = httpx.post(f"{server.url}/sign-in", json=body).json()["access_token"]
+        httpx.get(f"{server.url}/test", params={"access_token": token})
+
+    entries = [json.loads(line) for line in server.log.splitlines() if line.startswith("{")]
+    assert any(e["logger"] == "uvicorn.access" for e in entries)  # serve --access-log
+    assert all({"time", "level", "logger", "message"} <= set(e) for e in entries)
+    assert token not in server.log
+    assert PASSWORD not in server.log

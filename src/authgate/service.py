@@ -114,6 +114,7 @@ class Service:
             revocations=self.revocations,
             clock=clock,
             capacity=settings.token_cache_size,
+            on_verify=self.metrics.verify_seconds.observe,
         )
         self.sessions = Sessions(
             self.store,

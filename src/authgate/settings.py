@@ -40,6 +40,7 @@ class Secret:
         return hash(self._value)
 
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 SameSite = Literal["lax", "strict"]
 # Where cookies without `Secure` are acceptable: a developer's own machine over plain http.
@@ -70,6 +71,8 @@ class Settings:
     hashing_queue: int = 64
     revocation_poll_interval: timedelta = timedelta(seconds=1)
     token_cache_size: int = 10_000
+    log_level: str = "info"
+    log_format: Literal["text", "json"] = "text"
     # Twice the JWKS Cache-Control max-age: every verifier has the next key before it signs.
     key_rotation_delay: timedelta = timedelta(seconds=600)
     # The cookie transport (browsers, the account page at /): see web/cookies.py.
@@ -112,6 +115,10 @@ class Settings:
             raise ConfigurationError(
                 "AUTHGATE_REDIS_URL must start with " + ", ".join(REDIS_SCHEMES)
             )
+        if self.log_level not in LOG_LEVELS:
+            raise ConfigurationError(f"AUTHGATE_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
+        if self.log_format not in ("text", "json"):
+            raise ConfigurationError("AUTHGATE_LOG_FORMAT must be text or json")
         if not self.issuer or not self.audience:
             raise ConfigurationError("AUTHGATE_ISSUER and AUTHGATE_AUDIENCE must not be empty")
         if self.cookie_samesite not in get_args(SameSite):
@@ -163,6 +170,8 @@ class Settings:
         take("algorithm", _algorithm)
         take("cookie_secure", _boolean)
         take("cookie_samesite", _same_site)
+        take("log_level", str.lower)
+        take("log_format", str.lower)
         take("secret", lambda v: Secret(v) if v else None)
         take("key_encryption_key", lambda v: Secret(v) if v else None)
         for name in (

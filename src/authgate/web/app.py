@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from authgate.core.clock import Clock, utc_now
 from authgate.core.passwords import RECOMMENDED, Preset
 from authgate.fanout import Announcement
+from authgate.logs import configure_logging
 from authgate.service import Service
 from authgate.settings import Settings
 from authgate.web.cookies import Cookies
@@ -74,7 +75,9 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.service = service
-    app.state.throttle = Throttle(settings)
+    app.state.throttle = Throttle(
+        settings, refused=lambda rule: service.metrics.throttled.labels(rule).inc()
+    )
     app.state.cookies = cookies
     app.state.csrf = csrf
     # Hashing threads run at a lower priority, so a sign-in flood takes the CPU the event
@@ -85,6 +88,7 @@ def create_app(
     app.state.database = WorkPool(
         name="db", workers=DATABASE_THREADS.get(service.engine.dialect.name, 8), queue=1024
     )
+    service.metrics.watch(service.metrics.hashing_queue, lambda: app.state.hashing.in_flight)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(  # outermost: the hot path
@@ -97,7 +101,9 @@ def create_app(
 
 def app_from_env() -> FastAPI:
     """The uvicorn factory for `authgate serve`: each worker reads the environment once."""
-    return create_app(Settings.from_env(os.environ))
+    settings = Settings.from_env(os.environ)
+    configure_logging(level=settings.log_level, format=settings.log_format)
+    return create_app(settings)
 
 
 async def _catch_up(service: Service, pool: WorkPool) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Annotated
 
@@ -15,6 +16,7 @@ from authgate.core.sessions import REFRESH_TOKEN_SHAPE, hash_refresh_token
 from authgate.core.store import SessionId, UserId
 from authgate.core.tokens import AccessClaims
 from authgate.errors import InvalidCredentials, InvalidToken, NoCredentials
+from authgate.metrics import CONTENT_TYPE_LATEST
 from authgate.service import Service, SignedIn
 from authgate.web.bodies import (
     CookieTokenOut,
@@ -334,10 +336,21 @@ async def end_session(session_id: str, claims: Claims, svc: Svc, db: Database) -
     return Response(status_code=204)
 
 
-@router.get("/.well-known/jwks.json")
-def jwks(svc: Svc) -> JSONResponse:
-    """The public signing keys (RFC 7517)."""
-    return JSONResponse(svc.keys.jwks(), headers={"Cache-Control": "public, max-age=300"})
+@router.get("/.well-known/jwks.json", responses={304: {"description": "Not Modified"}})
+def jwks(svc: Svc, request: Request) -> Response:
+    """The public signing keys (RFC 7517), with an ETag for cheap revalidation."""
+    body = json.dumps(svc.keys.jwks(), separators=(",", ":")).encode()
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    headers = {"Cache-Control": "public, max-age=300", "ETag": etag}
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics(svc: Svc) -> Response:
+    """Prometheus metrics of this process (keep the route internal at the load balancer)."""
+    return Response(svc.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/.well-known/openid-configuration")

@@ -53,7 +53,11 @@ class Throttle:
     throttle that opens whenever its store fails is no throttle.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, *, refused: Callable[[Rule], None] = lambda rule: None
+    ) -> None:
+        """`refused` hears of each attempt refused for being over its rule's rate."""
+        self.refused = refused
         self.storage, self.close = throttle_storage(settings.redis_url)
         self._limiter = MovingWindowRateLimiter(self.storage)
         self._rules: dict[Rule, RateLimitItem] = {
@@ -75,6 +79,7 @@ class Throttle:
         except StorageError as exc:
             raise self._unavailable(exc) from None
         if not allowed:
+            self.refused(rule)
             raise Throttled(await self._retry_after(rule, key))
 
     async def check(self, rule: Rule, key: str) -> None:
@@ -89,6 +94,7 @@ class Throttle:
         except StorageError as exc:
             raise self._unavailable(exc) from None
         if not allowed:
+            self.refused(rule)
             raise Throttled(await self._retry_after(rule, key))
 
     async def _retry_after(self, rule: Rule, key: str) -> int:
