@@ -40,8 +40,15 @@ def keys() -> KeyRing:
     return ring_for("ES256")
 
 
-def issue(keys: KeyRing, *, now: datetime = NOW, email: str = "ada@example.com") -> str:
-    token, _ = issue_access_token(
+def issue_with_claims(
+    keys: KeyRing,
+    *,
+    now: datetime = NOW,
+    email: str = "ada@example.com",
+    scopes: list[str] | None = None,
+    roles: list[str] | None = None,
+) -> tuple[str, AccessClaims]:
+    return issue_access_token(
         subject="user-1",
         email=email,
         session_id="session-1",
@@ -50,8 +57,13 @@ def issue(keys: KeyRing, *, now: datetime = NOW, email: str = "ada@example.com")
         audience=AUDIENCE,
         now=now,
         ttl=TTL,
+        scopes=scopes or (),
+        roles=roles or (),
     )
-    return token
+
+
+def issue(keys: KeyRing, *, now: datetime = NOW, email: str = "ada@example.com") -> str:
+    return issue_with_claims(keys, now=now, email=email)[0]
 
 
 def read(token: str, keys: KeyRing, *, now: datetime = NOW, **where: str) -> AccessClaims:
@@ -210,18 +222,7 @@ def signed(keys: KeyRing, **claims: object) -> str:
 
 
 def test_scopes_and_roles_read_back_as_they_were_issued(keys: KeyRing) -> None:
-    token, issued = issue_access_token(
-        subject="user-1",
-        email="ada@example.com",
-        session_id="session-1",
-        keys=keys,
-        issuer=ISSUER,
-        audience=AUDIENCE,
-        now=NOW,
-        ttl=TTL,
-        scopes=["write:things", "read:things"],
-        roles=["admin"],
-    )
+    token, issued = issue_with_claims(keys, scopes=["write:things", "read:things"], roles=["admin"])
 
     claims = read(token, keys)
 
@@ -231,17 +232,8 @@ def test_scopes_and_roles_read_back_as_they_were_issued(keys: KeyRing) -> None:
 
 
 def test_scopes_travel_as_one_space_separated_scope_claim(keys: KeyRing) -> None:
-    token, _ = issue_access_token(
-        subject="user-1",
-        email="ada@example.com",
-        session_id="session-1",
-        keys=keys,
-        issuer=ISSUER,
-        audience=AUDIENCE,
-        now=NOW,
-        ttl=TTL,
-        scopes=["write:things", "read:things"],
-        roles=["editor", "admin"],
+    token, _ = issue_with_claims(
+        keys, scopes=["write:things", "read:things"], roles=["editor", "admin"]
     )
 
     payload = segment(token, 1)
@@ -293,18 +285,7 @@ def test_issuing_a_token_with_a_bad_scope_or_role_is_a_programming_error(
     keys: KeyRing, scopes: list[str], roles: list[str]
 ) -> None:
     with pytest.raises(ValueError, match=r"scope|role"):
-        issue_access_token(
-            subject="user-1",
-            email="ada@example.com",
-            session_id="session-1",
-            keys=keys,
-            issuer=ISSUER,
-            audience=AUDIENCE,
-            now=NOW,
-            ttl=TTL,
-            scopes=scopes,
-            roles=roles,
-        )
+        issue_with_claims(keys, scopes=scopes, roles=roles)
 
 
 def test_unverified_kid_is_the_kid_of_the_header(keys: KeyRing) -> None:
