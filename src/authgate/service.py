@@ -36,6 +36,11 @@ from authgate.storage.tables import create_database_engine
 
 logger = logging.getLogger("authgate")
 
+# The purposes of server_key(), and the label each derives its key from AUTHGATE_SECRET by.
+SERVER_KEYS = {
+    "refresh_successor": b"authgate refresh successor",  # HMAC(key, token): the successor
+    "csrf": b"authgate csrf",  # HMAC(key, session id): the cookie transport's CSRF token
+}
 # Revocations committed this long before the last poll are still picked up by the next.
 POLL_OVERLAP = timedelta(seconds=5)
 
@@ -89,7 +94,7 @@ class Service:
                     key_encryption_key=kek,
                     now=clock(),
                 )
-                refresh_secret = self._refresh_secret(kek)
+                refresh_secret = self.server_key("refresh_successor")
         except OperationalError as exc:
             self.engine.dispose()
             raise ConfigurationError(
@@ -267,28 +272,32 @@ class Service:
                 else "the database was migrated by a newer authgate; upgrade authgate"
             )
 
-    def _refresh_secret(self, key_encryption_key: str | None) -> bytes:
-        """The HMAC key that derives refresh-token successors; shared by every process."""
+    def server_key(self, name: str) -> bytes:
+        """A 256-bit HMAC key for one purpose (`SERVER_KEYS`), the same in every process.
+
+        Derived from AUTHGATE_SECRET when it is set; otherwise generated once, stored
+        (sealed when AUTHGATE_KEY_ENCRYPTION_KEY is set) and read back by every process.
+
+        Raises:
+            ConfigurationError: the stored keys are sealed and no key-encryption key is set.
+        """
         if self.settings.secret is not None:
-            return hmac.new(
-                self.settings.secret.reveal().encode(),
-                b"authgate refresh successor",
-                hashlib.sha256,
-            ).digest()
+            secret = self.settings.secret.reveal().encode()
+            return hmac.new(secret, SERVER_KEYS[name], hashlib.sha256).digest()
+        kek = self.settings.key_encryption_key
         candidate = secrets.token_bytes(32)
-        sealed = key_encryption_key is not None
-        value, was_sealed = self.store.server_secret(
-            "refresh_successor",
-            candidate=seal(candidate, key_encryption_key) if key_encryption_key else candidate,
-            sealed=sealed,
+        value, sealed = self.store.server_secret(
+            name,
+            candidate=seal(candidate, kek.reveal()) if kek else candidate,
+            sealed=kek is not None,
         )
-        if not was_sealed:
+        if not sealed:
             return value
-        if key_encryption_key is None:
+        if kek is None:
             raise ConfigurationError(
                 "the stored secrets are encrypted; set AUTHGATE_KEY_ENCRYPTION_KEY"
             )
-        return unseal(value, key_encryption_key)
+        return unseal(value, kek.reveal())
 
 
 def _reason(exc: OperationalError) -> str:

@@ -26,13 +26,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import secrets
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
-from authgate.core.keys import seal, unseal
-from authgate.errors import ConfigurationError
 from authgate.service import Service
 from authgate.web.errors import CsrfRefused
 
@@ -110,23 +107,7 @@ def check_same_origin(request: Request) -> None:
 
 def csrf_key(service: Service) -> bytes:
     """The HMAC key of CSRF tokens, the same in every process (stored like the other secrets)."""
-    settings = service.settings
-    if settings.secret is not None:
-        return hmac.new(
-            settings.secret.reveal().encode(), b"authgate csrf", hashlib.sha256
-        ).digest()
-    kek = settings.key_encryption_key.reveal() if settings.key_encryption_key else None
-    candidate = secrets.token_bytes(32)
-    value, sealed = service.store.server_secret(
-        "csrf", candidate=seal(candidate, kek) if kek else candidate, sealed=kek is not None
-    )
-    if not sealed:
-        return value
-    if kek is None:
-        raise ConfigurationError(
-            "the stored secrets are encrypted; set AUTHGATE_KEY_ENCRYPTION_KEY"
-        )
-    return unseal(value, kek)
+    return service.server_key("csrf")
 
 
 def _equal(a: str, b: str) -> bool:
