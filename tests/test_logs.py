@@ -102,3 +102,14 @@ def test_a_real_server_logs_json_lines_without_tokens(tmp_path: Path) -> None:
     assert all({"time", "level", "logger", "message"} <= set(e) for e in entries)
     assert token not in server.log
     assert PASSWORD not in server.log
+
+
+def test_configuring_logs_leaves_a_disabled_access_log_disabled(restored_loggers: None) -> None:
+    """uvicorn logs each request while `uvicorn.access` has a handler (a costly line each)."""
+    logging.getLogger("uvicorn.access").handlers = []  # what `uvicorn --no-access-log` does
+    logging.getLogger("uvicorn.access").propagate = False
+
+    configure_logging(format="json")
+
+    assert not logging.getLogger("uvicorn.access").hasHandlers()
+    assert logging.getLogger("authgate").handlers

@@ -71,6 +71,10 @@ def configure_logging(*, level: str = "info", format: LogFormat = "text") -> Non
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     for name in LOGGERS:
         logger = logging.getLogger(name)
+        if name == "uvicorn.access" and not logger.handlers:
+            # uvicorn logs requests only while this logger has handlers: `serve` without
+            # --access-log left it none, and adding one would cost half the throughput.
+            continue
         logger.handlers = [handler]
         logger.propagate = False
         logger.setLevel(level.upper())
