@@ -24,7 +24,7 @@ from authgate.core.keys import (
     secret_key,
     unseal,
 )
-from authgate.core.tokens import issue_access_token, read_access_token
+from authgate.core.tokens import AccessClaims, issue_access_token, read_access_token
 from authgate.errors import ConfigurationError, UntrustedToken
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
@@ -232,31 +232,27 @@ def test_verify_only_ring_cannot_issue_tokens() -> None:
     ring = KeyRing(None, [generate_key("ES256", now=NOW)])
 
     with pytest.raises(ConfigurationError, match="only verifies"):
-        issue_access_token(
-            subject="user-1",
-            email="ada@example.com",
-            session_id="session-1",
-            keys=ring,
-            issuer="https://auth.example",
-            audience="api",
-            now=NOW,
-            ttl=timedelta(minutes=15),
-        )
+        issue_for(ring)
 
 
-@pytest.mark.parametrize("alg", ASYMMETRIC)
-def test_ring_from_the_jwks_verifies_the_tokens_of_the_signing_ring(alg: Algorithm) -> None:
-    signing = KeyRing(generate_key(alg, now=NOW))
-    token, issued = issue_access_token(
+def issue_for(keys: KeyRing) -> tuple[str, AccessClaims]:
+    """A 15-minute access token for one user, signed by `keys`."""
+    return issue_access_token(
         subject="user-1",
         email="ada@example.com",
         session_id="session-1",
-        keys=signing,
+        keys=keys,
         issuer="https://auth.example",
         audience="api",
         now=NOW,
         ttl=timedelta(minutes=15),
     )
+
+
+@pytest.mark.parametrize("alg", ASYMMETRIC)
+def test_ring_from_the_jwks_verifies_the_tokens_of_the_signing_ring(alg: Algorithm) -> None:
+    signing = KeyRing(generate_key(alg, now=NOW))
+    token, issued = issue_for(signing)
 
     verifying = KeyRing.from_jwks(signing.jwks())
 
@@ -364,16 +360,7 @@ def test_ring_from_something_that_is_not_a_jwks_is_refused(document: dict[str, o
 def test_token_signed_rs256_is_refused_by_the_same_rsa_key_published_as_ps256() -> None:
     """The key fixes the algorithm (RFC 8725 §3.1), even a key learned from a JWKS."""
     signing = KeyRing(generate_key("RS256", now=NOW))
-    token, _ = issue_access_token(
-        subject="user-1",
-        email="ada@example.com",
-        session_id="session-1",
-        keys=signing,
-        issuer="https://auth.example",
-        audience="api",
-        now=NOW,
-        ttl=timedelta(minutes=15),
-    )
+    token, _ = issue_for(signing)
     relabelled = KeyRing(None, [load_jwk({**signing.signing.public_jwk(), "alg": "PS256"})])
 
     with pytest.raises(UntrustedToken, match="algorithm"):

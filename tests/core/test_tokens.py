@@ -85,16 +85,7 @@ def segment(token: str, index: int) -> dict[str, object]:
 @pytest.mark.parametrize("alg", ALGORITHMS)
 def test_token_issued_with_an_algorithm_reads_back_with_its_claims(alg: Algorithm) -> None:
     ring = ring_for(alg)
-    token, issued = issue_access_token(
-        subject="user-1",
-        email="ada@example.com",
-        session_id="session-1",
-        keys=ring,
-        issuer=ISSUER,
-        audience=AUDIENCE,
-        now=NOW,
-        ttl=TTL,
-    )
+    token, issued = issue_with_claims(ring)
 
     assert read(token, ring) == issued
 
@@ -204,16 +195,7 @@ def test_token_with_non_ascii_characters_is_malformed(
 
 def signed(keys: KeyRing, **claims: object) -> str:
     """A token with the genuine claims, `claims` changed (None drops one), properly signed."""
-    _, issued = issue_access_token(
-        subject="user-1",
-        email="ada@example.com",
-        session_id="session-1",
-        keys=keys,
-        issuer=ISSUER,
-        audience=AUDIENCE,
-        now=NOW,
-        ttl=TTL,
-    )
+    _, issued = issue_with_claims(keys)
     payload = {**issued.as_dict(), **claims}
     body = json.dumps({k: v for k, v in payload.items() if v is not None}).encode()
     header = {"alg": keys.signing.alg, "kid": keys.signing.kid, "typ": "at+jwt"}
