@@ -168,6 +168,13 @@ class Sessions:
         ]
         return sorted(sessions, key=lambda s: s.last_used_at, reverse=True)
 
+    def session_of(self, refresh_token: str) -> SessionId | None:
+        """The session a refresh token belongs to, used or not; None for an unknown token."""
+        try:
+            return self._find(refresh_token).session.id
+        except SessionEnded:
+            return None
+
     def _find(self, refresh_token: str) -> RefreshRecord:
         if not REFRESH_TOKEN_SHAPE.fullmatch(refresh_token):
             raise SessionEnded("the refresh token is not one authgate issued")

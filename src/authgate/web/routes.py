@@ -12,7 +12,6 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import OAuth2PasswordBearer
 from pydantic import ValidationError
 
-from authgate.core.sessions import REFRESH_TOKEN_SHAPE, hash_refresh_token
 from authgate.core.store import SessionId, UserId
 from authgate.core.tokens import AccessClaims
 from authgate.errors import InvalidCredentials, InvalidToken, NoCredentials
@@ -236,10 +235,10 @@ def rotate(
 
     Checked before rotating: a refused request must not spend the browser's token.
     """
-    if sent_csrf is not None and REFRESH_TOKEN_SHAPE.fullmatch(refresh_token):
-        record = svc.store.find_refresh_token(hash_refresh_token(refresh_token))
-        if record is not None:
-            csrf.check_session(sent_csrf, record.session.id)
+    if sent_csrf is not None:
+        session_id = svc.sessions.session_of(refresh_token)
+        if session_id is not None:
+            csrf.check_session(sent_csrf, session_id)
     return svc.refresh(refresh_token, ip=ip)
 
 
