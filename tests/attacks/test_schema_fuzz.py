@@ -29,7 +29,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
-from schemathesis.python.asgi import shutdown_lifespans
+from schemathesis.python.asgi import get_client, shutdown_lifespans
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
@@ -48,7 +48,7 @@ EMAIL = "fuzz@example.com"
 EXAMPLES_PER_OPERATION = 30  # per operation and identity; about 1,000 requests in all
 WORKFLOWS = 25  # stateful scenarios, each up to WORKFLOW_STEPS requests
 WORKFLOW_STEPS = 8
-WORKFLOW_SECRET = "a fixed HS256 secret for the workflows, 32+ bytes"
+WORKFLOW_SECRET = "Ot6rcWBtiLUEaOnZ6hDMMVP2vcgfn9Lpdm5_r-cWqX0"  # a fixed `authgate secret`
 
 BUDGET = hypothesis.settings(
     max_examples=EXAMPLES_PER_OPERATION,
@@ -173,14 +173,24 @@ schema = schemathesis.openapi.from_dict(with_links(with_credential_rules(openapi
 @pytest.fixture
 def served(app: FastAPI) -> Iterator[FastAPI]:
     """The app, with a user to sign in as; its lifespan (run by schemathesis) ends after."""
-    response = TestClient(app).post("/sign-up", json={"email": EMAIL, "password": PASSWORD})
+    response = post(app, "/sign-up", {"email": EMAIL, "password": PASSWORD})
     assert response.status_code == 201
     yield app
     shutdown_lifespans()
 
 
+def post(app: FastAPI, path: str, body: dict[str, str]) -> Any:
+    """POST on the one event loop (and lifespan) schemathesis runs the app in.
+
+    Not through a TestClient of its own: that would run each request on a loop of its own,
+    and the app's lifespan resources must never meet two loops (see web/helpers.companion).
+    """
+    with get_client(app) as client:  # starts the app's lifespan once, shared with the cases
+        return client.post(path, json=body)
+
+
 def fresh_access_token(app: FastAPI) -> str:
-    response = TestClient(app).post("/sign-in", json={"email": EMAIL, "password": PASSWORD})
+    response = post(app, "/sign-in", {"email": EMAIL, "password": PASSWORD})
     assert response.status_code == 200
     token: str = response.json()["access_token"]
     return token
@@ -234,9 +244,7 @@ def test_linked_workflows_get_no_server_error_and_only_documented_answers(
                 clock=self.clock,
                 preset=FAST_FOR_TESTS,
             )
-            signed_up = TestClient(self.app).post(
-                "/sign-up", json={"email": EMAIL, "password": PASSWORD}
-            )
+            signed_up = post(self.app, "/sign-up", {"email": EMAIL, "password": PASSWORD})
             assert signed_up.status_code == 201
             self.headers = bearer(fresh_access_token(self.app))
 

@@ -19,7 +19,7 @@ from authgate.web.app import create_app
 from conftest import filled_from, new_postgres_database
 from services import Postgres
 
-from .helpers import FromIp, MakeClient
+from .helpers import FromIp, MakeClient, companion
 
 SQLITE = "sqlite:///"
 
@@ -79,7 +79,7 @@ def from_ip() -> Iterator[FromIp]:
 
         def make(running: TestClient, ip: str) -> TestClient:
             # Not entered: entering would run the app's lifespan a second time.
-            other = TestClient(running.app, client=(ip, 50000))
+            other = companion(running, client=(ip, 50000))
             stack.callback(other.close)
             return other
 

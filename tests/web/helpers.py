@@ -19,6 +19,22 @@ RETRY_AFTER_SECONDS = re.compile(r"[1-9][0-9]*")
 PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 
 
+def companion(running: TestClient, **kwargs: Any) -> TestClient:
+    """Another client (its own cookie jar, address or origin) on an app `running` serves.
+
+    It sends its requests through `running`'s event loop. A TestClient that is not entered
+    starts an event loop per request instead, and the app's lifespan resources then meet
+    two loops: the in-memory throttle's expiry task, started on a request's short-lived
+    loop, can die holding one of its per-key asyncio locks, and every later request that
+    wants that lock waits forever (a CI run hung so in tests/web/test_cookies.py).
+    """
+    if running.portal is None:
+        raise RuntimeError("enter the running client first: it owns the app's event loop")
+    other = TestClient(running.app, **kwargs)
+    other.portal = running.portal
+    return other
+
+
 def _segment(token: str, index: int) -> dict[str, Any]:
     part = token.split(".")[index]
     decoded: dict[str, Any] = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))

@@ -23,7 +23,7 @@ from authgate.web.app import create_app
 from authgate.web.page import CONTENT_SECURITY_POLICY
 from conftest import PASSWORD, bearer, sign_up_and_in
 
-from .helpers import is_error_body, jwt_claims
+from .helpers import companion, is_error_body, jwt_claims
 from .test_fast_path import without_fast_path
 
 EMAIL = "ada@example.com"
@@ -71,9 +71,11 @@ def make_browser(app: FastAPI) -> Iterator[MakeBrowser]:
     opened: list[TestClient] = []
 
     def make() -> TestClient:
-        browser = TestClient(app, base_url=ORIGIN)
         if not opened:
+            browser = TestClient(app, base_url=ORIGIN)
             browser.__enter__()
+        else:
+            browser = companion(opened[0], base_url=ORIGIN)
         opened.append(browser)
         return browser
 
