@@ -225,7 +225,7 @@ def test_keys_rotate_refuses_a_shared_secret_algorithm(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("AUTHGATE_ALGORITHM", "HS256")
-    monkeypatch.setenv("AUTHGATE_SECRET", "x7Qm2Lp9Vt4Rk8Wz1Ny6Hb3Cd5Fg0Js_Ae-Ui")
+    monkeypatch.setenv("AUTHGATE_SECRET", "x7Qm2Lp9Vt4Rk8Wz1Ny6Hb3Cd5Fg0Js_Ae-UiQz0k1cE")
     assert main(["keys", "rotate"]) == 2
     assert "AUTHGATE_SECRET" in capsys.readouterr().err
 

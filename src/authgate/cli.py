@@ -59,10 +59,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except ConfigurationError as exc:
-        err.print(f"authgate: configuration error: {exc}")
+        err.print(f"authgate: configuration error: {exc}", markup=False)
         return 2
     except AuthgateError as exc:
-        err.print(f"authgate: {exc}")
+        err.print(f"authgate: {exc}", markup=False)
         return 1
     finally:
         while _opened:
@@ -75,6 +75,7 @@ def _settings() -> Settings:
 
 
 _opened: list[Service] = []
+SHUTDOWN_GRACE = 10  # seconds `serve` gives requests in flight after SIGTERM or Ctrl-C
 
 
 def _service() -> Service:
@@ -102,14 +103,28 @@ def serve(
         )
     # Open once here so a bad setting, key or schema stops startup with a clear message,
     # and so workers never race to create the schema or the first signing key.
-    Service(settings).close()
+    opened = Service(settings)
+    opened.close()
+    for warning in opened.warnings:
+        err.print(f"[bold red]authgate: WARNING:[/] {warning}", markup=True)
+    if "FORWARDED_ALLOW_IPS" in os.environ:
+        err.print(
+            "authgate: FORWARDED_ALLOW_IPS is ignored; name trusted proxies in "
+            "AUTHGATE_TRUSTED_PROXIES"
+        )
     err.print(f"authgate listening on http://{host}:{port} ({workers} worker(s)); docs at /docs")
     sys.stderr.flush()
     # Become the server process (same PID, for supervisors and signals), leaving this
     # command's imports behind: the server starts about 24 MiB smaller than in-process.
+    # uvicorn's own proxy-header handling is off: it trusts X-Forwarded-For from
+    # 127.0.0.1 (or $FORWARDED_ALLOW_IPS) by default; the app applies
+    # AUTHGATE_TRUSTED_PROXIES itself. The protocol bounds request heads (web/server.py),
+    # and a stop waits at most SHUTDOWN_GRACE seconds for requests in flight.
     args = [
         sys.executable, "-m", "uvicorn", "authgate.web.app:app_from_env", "--factory",
         "--host", host, "--port", str(port), "--workers", str(workers),
+        "--http", "authgate.web.server:BoundedHttpToolsProtocol", "--no-proxy-headers",
+        "--timeout-graceful-shutdown", str(SHUTDOWN_GRACE),
         "--no-server-header", "--access-log" if access_log else "--no-access-log",
     ]  # fmt: skip
     os.execv(sys.executable, args)  # noqa: S606 - our own interpreter, fixed arguments
@@ -444,6 +459,9 @@ def token_inspect(token: str) -> None:
             value = payload.get(claim)
             if isinstance(value, int | float) and not isinstance(value, bool):
                 out.print(f"  {claim}: {_when(datetime.fromtimestamp(value, UTC))}")
+        iat, exp = payload.get("iat"), payload.get("exp")
+        if isinstance(iat, int | float) and isinstance(exp, int | float):
+            out.print(f"  lifetime (exp - iat): {exp - iat} s")
     service = _service()
     try:
         service.read(token.strip())

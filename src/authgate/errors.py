@@ -4,7 +4,7 @@
     ├── InvalidToken              "invalid_token"         refuse this token
     │   ├── MalformedToken        wrong segments, bad base64 or JSON, wrong claim types
     │   ├── UntrustedToken        signature fails, unknown kid, algorithm not the key's
-    │   ├── ExpiredToken          outside its time window: exp passed or nbf not reached
+    │   ├── ExpiredToken          outside its time window, or a lifetime (exp - iat) too long
     │   ├── ForeignToken          issuer, audience or token type is not ours
     │   └── RevokedToken          its session ended or its user signed out everywhere
     ├── InvalidGrant              "invalid_grant"         refuse this refresh token

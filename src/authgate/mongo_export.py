@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import BinaryIO, Literal
 
 from authgate.core.clock import Clock
+from authgate.core.passwords import BCRYPT_MAX_COST
 from authgate.core.store import AuditEvent, AuditLog, User, UserId, UserStore
 from authgate.core.users import email_key, normalize_email
 from authgate.errors import InvalidEmail
@@ -28,18 +29,21 @@ from authgate.errors import InvalidEmail
 # 04 to 31, then 22 characters of salt and 31 of hash in bcrypt's base64. The last
 # character of each carries padding bits that must be zero: only `.Oeu` end a salt and
 # 16 characters end a hash. Python's bcrypt refuses other salts, and no password could
-# match other hashes, so such a user could never sign in.
+# match other hashes, so such a user could never sign in. Costs above BCRYPT_MAX_COST are
+# well-formed but refused: one check would hold a hashing thread for hours.
 BCRYPT_HASH = re.compile(
     r"\$2[aby]\$(?:0[4-9]|[12][0-9]|3[01])\$"
     r"[./A-Za-z0-9]{21}[.Oeu][./A-Za-z0-9]{30}[.CGKOSWaeimquy26]"
 )
 # Imported users get id uuid5(MONGO_IDS, the ObjectId's hex): the same on every run, so
 # re-runs are recognised, and apps can map their old user references to the new `sub`.
+# A string `_id` maps from "string:" + the string, a missing one from "email:" + the
+# lowercased e-mail: no two kinds of `_id` can give the same name, so never the same id.
 MONGO_IDS = uuid.UUID("ef2bdd00-4056-4e25-90c5-ab2cfbc0f92a")
 OBJECT_ID = re.compile(r"[0-9a-fA-F]{24}")
 BATCH_SIZE = 1000
 CHUNK_SIZE = 1 << 16
-MAX_DOCUMENT = 1 << 20  # an array element this long without closing is not a user: stop
+MAX_DOCUMENT = 1 << 20  # a longer array element stops the reading; a longer line is skipped
 JSON_SPACE = " \t\r\n"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -225,6 +229,12 @@ def user_from_document(document: Mapping[str, object], *, now: datetime) -> User
         raise InvalidDocument("no password field")
     if not isinstance(password, str) or not BCRYPT_HASH.fullmatch(password):
         raise InvalidDocument("password is not a bcrypt hash ($2a$, $2b$ or $2y$, cost 04-31)")
+    cost = int(password[4:6])  # BCRYPT_HASH holds two digits there
+    if cost > BCRYPT_MAX_COST:
+        raise InvalidDocument(
+            f"bcrypt cost {cost} is above {BCRYPT_MAX_COST}, the most authgate verifies; "
+            "create this user with `authgate users create` instead"
+        )
     return User(
         id=_user_id(document.get("_id"), email),
         email=email,
@@ -241,7 +251,10 @@ def _user_id(value: object, email: str) -> UserId:
         if isinstance(oid, str) and OBJECT_ID.fullmatch(oid):
             return UserId(str(uuid.uuid5(MONGO_IDS, oid.lower())))
     elif isinstance(value, str) and value:
-        return UserId(str(uuid.uuid5(MONGO_IDS, value)))
+        try:
+            return UserId(str(uuid.uuid5(MONGO_IDS, "string:" + value)))
+        except UnicodeEncodeError:
+            raise InvalidDocument("_id contains unpaired surrogate characters") from None
     raise InvalidDocument("_id is neither an ObjectId nor a string")
 
 
@@ -273,32 +286,57 @@ def _instant(value: object, *, default: datetime) -> datetime:
 def read_records(stream: BinaryIO) -> tuple[Format, Iterator[Record]]:
     """The export's format, and its records one at a time as the file streams in.
 
-    A line that is not a JSON object is one bad record. In an array, the first bad element
-    ends the reading: there is no telling where the next one starts.
+    A line that is not a JSON object, or longer than MAX_DOCUMENT, is one bad record. In an
+    array, the first bad element ends the reading: there is no telling where the next one
+    starts. Memory stays bounded by MAX_DOCUMENT whatever the file holds.
     """
-    head = b""
+    # Leading blank lines are counted, not kept. readline(), not read(): a pipe would wait
+    # for a whole chunk.
+    line, offset = 1, 0
+    head = stream.readline(CHUNK_SIZE).removeprefix(codecs.BOM_UTF8)
     while not head.strip(JSON_SPACE.encode()):
-        chunk = stream.readline(CHUNK_SIZE)  # not read(): a pipe would wait for a whole chunk
-        if not chunk:
+        if not head:
             return "JSON lines", iter(())
-        head = (head + chunk).removeprefix(codecs.BOM_UTF8)
+        line, offset = line + head.count(b"\n"), offset + len(head)
+        head = stream.readline(CHUNK_SIZE)
     if head.lstrip(JSON_SPACE.encode()).startswith(b"["):
         chunks = itertools.chain([head], iter(lambda: stream.read(CHUNK_SIZE), b""))
-        return "JSON array", _array_records(chunks)
-    return "JSON lines", _line_records(_lines_after(head, stream))
+        return "JSON array", _array_records(_Text(chunks, line=line, offset=offset))
+    return "JSON lines", _line_records(_lines(head, stream), first=line, offset=offset)
 
 
-def _lines_after(head: bytes, stream: BinaryIO) -> Iterator[bytes]:
-    *complete, partial = head.split(b"\n")
-    for line in complete:
-        yield line + b"\n"
-    yield partial + stream.readline()
-    yield from stream
+def _lines(head: bytes, stream: BinaryIO) -> Iterator[bytes | int]:
+    """The lines from `head` on, each with its "\\n"; a line over MAX_DOCUMENT as its length.
+
+    A line too long is read on in chunks and dropped, never held whole.
+    """
+    line = head
+    while True:
+        if not line.endswith(b"\n"):
+            line += stream.readline(MAX_DOCUMENT + 1 - len(line))
+        if not line:
+            return
+        if line.endswith(b"\n") or len(line) <= MAX_DOCUMENT:  # shorter: the file ended
+            yield line
+        else:
+            size, line = len(line), b""
+            while chunk := stream.readline(CHUNK_SIZE):
+                size += len(chunk)
+                if chunk.endswith(b"\n"):
+                    break
+            yield size
+        line = b""
 
 
-def _line_records(lines: Iterator[bytes]) -> Iterator[Record]:
-    number = offset = 0
-    for line, raw in enumerate(lines, start=1):
+def _line_records(lines: Iterator[bytes | int], *, first: int, offset: int) -> Iterator[Record]:
+    """A record per line that is not blank; `lines` start on line `first`, at byte `offset`."""
+    number = 0
+    for line, raw in enumerate(lines, start=first):
+        if isinstance(raw, int):
+            offset += raw
+            number += 1
+            yield Record(line, number, None, f"line longer than {MAX_DOCUMENT >> 20} MiB", offset)
+            continue
         offset += len(raw)
         if not raw.strip():
             continue
@@ -319,8 +357,7 @@ def _line_records(lines: Iterator[bytes]) -> Iterator[Record]:
                 yield Record(line, number, None, "not a JSON object", offset)
 
 
-def _array_records(chunks: Iterator[bytes]) -> Iterator[Record]:
-    text = _Text(chunks)
+def _array_records(text: _Text) -> Iterator[Record]:
     done = 0  # records yielded; a failure is always about the next one
     try:
         text.peek()
@@ -361,15 +398,15 @@ def _array_records(chunks: Iterator[bytes]) -> Iterator[Record]:
 class _Text:
     """UTF-8 text decoded from chunks as it is consumed; only the unconsumed part is kept."""
 
-    def __init__(self, chunks: Iterator[bytes]) -> None:
+    def __init__(self, chunks: Iterator[bytes], *, line: int = 1, offset: int = 0) -> None:
         self._chunks = chunks
         self._utf8 = codecs.getincrementaldecoder("utf-8")()
         self._decoder = json.JSONDecoder()
         self._text = ""
         self._at = 0
         self._ended = False
-        self.line = 1
-        self.offset = 0  # bytes read
+        self.line = line
+        self.offset = offset  # bytes read
 
     def peek(self) -> str:
         """Skip JSON whitespace; the next character, or "" at the end of the stream."""

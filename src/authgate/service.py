@@ -38,7 +38,6 @@ logger = logging.getLogger("authgate")
 
 # The purposes of server_key(), and the label each derives its key from AUTHGATE_SECRET by.
 SERVER_KEYS = {
-    "refresh_successor": b"authgate refresh successor",  # HMAC(key, token): the successor
     "csrf": b"authgate csrf",  # HMAC(key, session id): the cookie transport's CSRF token
 }
 # Revocations committed this long before the last poll are still picked up by the next.
@@ -87,6 +86,8 @@ class Service:
         try:
             with self.store.startup_lock():
                 self._check_schema(migrate)
+                if kek is not None and self.store.seal_secrets(lambda clear: seal(clear, kek)):
+                    logger.info("encrypted the keys and secrets that were stored in clear")
                 self.keychain = Keychain(
                     self.store,
                     algorithm=settings.algorithm,
@@ -94,7 +95,6 @@ class Service:
                     key_encryption_key=kek,
                     now=clock(),
                 )
-                refresh_secret = self.server_key("refresh_successor")
         except OperationalError as exc:
             self.engine.dispose()
             raise ConfigurationError(
@@ -103,6 +103,8 @@ class Service:
         except BaseException:
             self.engine.dispose()  # a refused start leaves no connection behind
             raise
+        # Said at every server start (web/app.py), by `authgate serve` and in GET /ready.
+        self.warnings: Sequence[str] = self._warnings()
         self.fanout = open_fanout(settings.redis_url, self.store)
         self.metrics = Metrics()
         self.audit = ObservedAudit(self.store, self.metrics.record)
@@ -119,11 +121,11 @@ class Service:
             revocations=self.revocations,
             clock=clock,
             capacity=settings.token_cache_size,
+            max_lifetime=settings.access_token_ttl + LEEWAY,
             on_verify=self.metrics.verify_seconds.observe,
         )
         self.sessions = Sessions(
             self.store,
-            secret=refresh_secret,
             policy=SessionPolicy(
                 lifetime=settings.refresh_token_ttl,
                 idle_timeout=settings.session_idle_timeout,
@@ -154,7 +156,7 @@ class Service:
     ) -> SignedIn:
         """Raises: InvalidCredentials."""
         user = self.accounts.sign_in(email, password, ip=ip)
-        session, refresh_token = self.sessions.start(user.id, ip=ip, user_agent=user_agent)
+        session, refresh_token = self.sessions.start(user, ip=ip, user_agent=user_agent)
         return self._signed_in(user.id, user.email, session, refresh_token)
 
     def refresh(self, refresh_token: str, *, ip: str | None = None) -> SignedIn:
@@ -217,9 +219,10 @@ class Service:
         return changed
 
     def catch_up(self) -> None:
-        """The periodic poll: revocations and keys, whatever the announcements missed."""
+        """The periodic poll: what announcements missed, and sealed successors past their window."""
         self.sync_revocations()
         self.refresh_keys()
+        self.sessions.forget_successors()
 
     def learn(self, announcement: Announcement) -> None:
         """Apply what another process announced (cheap: no database, safe on the event loop)."""
@@ -259,6 +262,17 @@ class Service:
             ttl=ttl,
         )
         return SignedIn(token, claims, refresh, session, int(ttl.total_seconds()))
+
+    def _warnings(self) -> list[str]:
+        """What an operator must hear at every start: weaknesses of this configuration."""
+        if self.settings.key_encryption_key is not None or not self.store.unsealed_secrets():
+            return []
+        return [
+            "private signing keys and server secrets are stored unencrypted in the database: "
+            "whoever reads it "
+            "can sign tokens. Set AUTHGATE_KEY_ENCRYPTION_KEY (`authgate secret` prints one); "
+            "the next start encrypts the stored keys"
+        ]
 
     def _check_schema(self, migrate: Literal["if-empty", "never"]) -> None:
         state = schema_state(self.engine)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import ipaddress
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -45,6 +47,7 @@ REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 SameSite = Literal["lax", "strict"]
 # Where cookies without `Secure` are acceptable: a developer's own machine over plain http.
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,17 +81,21 @@ class Settings:
     # The cookie transport (browsers, the account page at /): see web/cookies.py.
     cookie_secure: bool = True
     cookie_samesite: SameSite = "lax"
+    # The reverse proxies whose X-Forwarded-For/-Proto count; none by default, so a client
+    # cannot choose the address that throttles, sessions and the audit log see.
+    trusted_proxies: tuple[Network, ...] = ()
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
             raise ConfigurationError(f"AUTHGATE_ALGORITHM must be one of {', '.join(ALGORITHMS)}")
-        if self.algorithm in SYMMETRIC:
-            if self.secret is None:
-                raise ConfigurationError(
-                    f"AUTHGATE_SECRET is required with AUTHGATE_ALGORITHM={self.algorithm}; "
-                    "`authgate secret` prints one"
-                )
-            check_secret(self.secret.reveal().encode(), name="AUTHGATE_SECRET")
+        if self.algorithm in SYMMETRIC and self.secret is None:
+            raise ConfigurationError(
+                f"AUTHGATE_SECRET is required with AUTHGATE_ALGORITHM={self.algorithm}; "
+                "`authgate secret` prints one"
+            )
+        if self.secret is not None:
+            # Whatever the algorithm: when set, it also keys the server's own HMAC keys.
+            check_secret(self.secret.reveal(), name="AUTHGATE_SECRET")
         for name in ("access_token_ttl", "refresh_token_ttl", "session_idle_timeout"):
             if getattr(self, name) <= timedelta(0):
                 raise ConfigurationError(
@@ -130,6 +137,7 @@ class Settings:
                 "AUTHGATE_COOKIE_SECURE=false is for development on http://localhost only; "
                 f"AUTHGATE_ISSUER is {self.issuer!r}"
             )
+        _require_extras(self)
 
     @classmethod
     def from_env(
@@ -174,6 +182,7 @@ class Settings:
         take("log_format", str.lower)
         take("secret", lambda v: Secret(v) if v else None)
         take("key_encryption_key", lambda v: Secret(v) if v else None)
+        take("trusted_proxies", _networks)
         for name in (
             "access_token_ttl",
             "refresh_token_ttl",
@@ -202,6 +211,27 @@ def _algorithm(value: str) -> Algorithm:
     return value
 
 
+# Settings that need an optional extra: (variable, is it used, the module, the extra).
+EXTRAS: tuple[tuple[str, Callable[[Settings], bool], str, str], ...] = (
+    (
+        "AUTHGATE_DATABASE_URL",
+        lambda s: s.database_url.split(":", 1)[0].split("+", 1)[0] in ("postgres", "postgresql"),
+        "psycopg",
+        "postgresql",
+    ),
+    ("AUTHGATE_REDIS_URL", lambda s: s.redis_url is not None, "redis", "redis"),
+)
+
+
+def _require_extras(settings: Settings) -> None:
+    """A setting whose driver is not installed stops startup with one line, not a traceback."""
+    for name, used, module, extra in EXTRAS:
+        if used(settings) and importlib.util.find_spec(module) is None:
+            raise ConfigurationError(
+                f"{name} needs the {module} driver: pip install 'authgate[{extra}]'"
+            )
+
+
 def _is_local(url: str) -> bool:
     try:
         return urlsplit(url).hostname in LOCAL_HOSTS
@@ -223,6 +253,17 @@ def _same_site(value: str) -> SameSite:
     if lowered == "strict":
         return "strict"
     raise ValueError(f"must be lax or strict, not {value!r}")
+
+
+def _networks(value: str) -> tuple[Network, ...]:
+    """Comma-separated IP addresses and CIDR networks; an empty value means none."""
+    networks = []
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        try:
+            networks.append(ipaddress.ip_network(item))
+        except ValueError as exc:
+            raise ValueError(f"{exc} (expected IP addresses or CIDR networks)") from None
+    return tuple(networks)
 
 
 def _whole_number(value: str) -> int:

@@ -41,7 +41,7 @@ def start_session(store: SqlStore, user: User, session_id: str = "session-1") ->
         expires_at=NOW + timedelta(days=30),
     )
     token_hash = hash_refresh_token(new_refresh_token())
-    store.start_session(session, token_hash)
+    assert store.start_session(session, token_hash, password_hash=user.password_hash)
     return token_hash
 
 
@@ -57,6 +57,17 @@ def stored_user(store: SqlStore, user_id: UserId) -> User:
     return user
 
 
+def rotate(
+    store: SqlStore,
+    token_hash: str,
+    successor: str,
+    *,
+    now: datetime = NOW,
+    sealed: bytes | None = None,
+) -> bool:
+    return store.rotate_refresh_token(token_hash, successor, sealed_successor=sealed, now=now)
+
+
 def successor_hash() -> str:
     return hash_refresh_token(new_refresh_token())
 
@@ -64,14 +75,14 @@ def successor_hash() -> str:
 def test_rotation_succeeds_for_an_unused_token(store: SqlStore, user: User) -> None:
     token_hash = start_session(store, user)
 
-    assert store.rotate_refresh_token(token_hash, successor_hash(), now=NOW) is True
+    assert rotate(store, token_hash, successor_hash()) is True
 
 
 def test_second_rotation_of_the_same_token_fails(store: SqlStore, user: User) -> None:
     token_hash = start_session(store, user)
-    store.rotate_refresh_token(token_hash, successor_hash(), now=NOW)
+    rotate(store, token_hash, successor_hash())
 
-    assert store.rotate_refresh_token(token_hash, successor_hash(), now=NOW) is False
+    assert rotate(store, token_hash, successor_hash()) is False
 
 
 def test_rotation_marks_the_token_used_and_stores_its_successor(
@@ -81,7 +92,7 @@ def test_rotation_marks_the_token_used_and_stores_its_successor(
     successor = successor_hash()
     later = NOW + timedelta(minutes=5)
 
-    store.rotate_refresh_token(token_hash, successor, now=later)
+    rotate(store, token_hash, successor, now=later)
 
     old, new = found(store, token_hash), found(store, successor)
     assert (old.used_at, new.used_at, new.session.id, new.session.last_used_at) == (
@@ -94,10 +105,10 @@ def test_rotation_marks_the_token_used_and_stores_its_successor(
 
 def test_failed_rotation_stores_no_successor(store: SqlStore, user: User) -> None:
     token_hash = start_session(store, user)
-    store.rotate_refresh_token(token_hash, successor_hash(), now=NOW)
+    rotate(store, token_hash, successor_hash())
     rejected = successor_hash()
 
-    store.rotate_refresh_token(token_hash, rejected, now=NOW)
+    rotate(store, token_hash, rejected)
 
     assert store.find_refresh_token(rejected) is None
 
@@ -106,11 +117,11 @@ def test_rotation_fails_once_the_session_was_ended(store: SqlStore, user: User) 
     token_hash = start_session(store, user)
     store.end_session(SessionId("session-1"), now=NOW, reason="signed_out")
 
-    assert store.rotate_refresh_token(token_hash, successor_hash(), now=NOW) is False
+    assert rotate(store, token_hash, successor_hash()) is False
 
 
 def test_rotation_of_an_unknown_token_fails(store: SqlStore, user: User) -> None:
-    assert store.rotate_refresh_token(successor_hash(), successor_hash(), now=NOW) is False
+    assert rotate(store, successor_hash(), successor_hash()) is False
 
 
 def test_exactly_one_of_twenty_concurrent_rotations_succeeds(store: SqlStore, user: User) -> None:
@@ -118,9 +129,7 @@ def test_exactly_one_of_twenty_concurrent_rotations_succeeds(store: SqlStore, us
     successors = [successor_hash() for _ in range(20)]
 
     with ThreadPoolExecutor(max_workers=20) as pool:
-        results = list(
-            pool.map(lambda s: store.rotate_refresh_token(token_hash, s, now=NOW), successors)
-        )
+        results = list(pool.map(lambda s: rotate(store, token_hash, s), successors))
 
     assert sorted(results) == [False] * 19 + [True]
 
@@ -197,7 +206,7 @@ def test_the_schema_module_knows_the_head_and_every_revision_alembic_ships() -> 
 
 
 @pytest.mark.parametrize(
-    ("revision", "state"), [("9999", "ahead"), ("0002", "current"), ("0001", "behind")]
+    ("revision", "state"), [("9999", "ahead"), ("0003", "current"), ("0002", "behind")]
 )
 def test_schema_state_reads_the_recorded_revision(
     service: Service, revision: str, state: str
@@ -210,3 +219,81 @@ def test_schema_state_reads_the_recorded_revision(
         conn.execute(text("UPDATE alembic_version SET version_num = :r"), {"r": revision})
 
     assert schema_state(service.engine) == state
+
+
+def new_session(user: User, session_id: str = "session-2") -> Session:
+    return Session(
+        id=SessionId(session_id),
+        user_id=user.id,
+        created_at=NOW,
+        last_used_at=NOW,
+        expires_at=NOW + timedelta(days=30),
+    )
+
+
+def test_a_session_starts_for_an_enabled_user_with_the_hash_that_was_checked(
+    store: SqlStore, user: User
+) -> None:
+    started = store.start_session(new_session(user), successor_hash(), password_hash="$argon2id$x")
+
+    assert started is True
+    assert store.get_session(SessionId("session-2")) is not None
+
+
+def test_no_session_starts_for_a_user_disabled_since_it_was_read(
+    store: SqlStore, user: User
+) -> None:
+    store.set_disabled(user.id, at=NOW)
+    token_hash = successor_hash()
+
+    started = store.start_session(new_session(user), token_hash, password_hash="$argon2id$x")
+
+    assert started is False
+    assert store.get_session(SessionId("session-2")) is None
+    assert store.find_refresh_token(token_hash) is None
+
+
+def test_no_session_starts_once_the_password_changed_since_it_was_checked(
+    store: SqlStore, user: User
+) -> None:
+    store.set_password_hash(user.id, "$argon2id$new")
+
+    started = store.start_session(new_session(user), successor_hash(), password_hash="$argon2id$x")
+
+    assert started is False
+    assert store.get_session(SessionId("session-2")) is None
+
+
+def test_a_rehash_does_not_overwrite_a_password_set_meanwhile(store: SqlStore, user: User) -> None:
+    store.set_password_hash(user.id, "$argon2id$set-by-the-operator")
+
+    replaced = store.replace_password_hash(user.id, "$argon2id$x", "$argon2id$rehash")
+
+    assert replaced is False
+    assert stored_user(store, user.id).password_hash == "$argon2id$set-by-the-operator"
+
+
+def test_rotation_keeps_only_the_newest_sealed_successor_of_a_session(
+    store: SqlStore, user: User
+) -> None:
+    first = start_session(store, user)
+    second = successor_hash()
+    rotate(store, first, second, sealed=b"sealed second")
+    rotate(store, second, successor_hash(), sealed=b"sealed third")
+
+    assert (found(store, first).sealed_successor, found(store, second).sealed_successor) == (
+        None,
+        b"sealed third",
+    )
+
+
+def test_sealed_successors_are_erased_once_their_window_has_passed(
+    store: SqlStore, user: User
+) -> None:
+    token_hash = start_session(store, user)
+    rotate(store, token_hash, successor_hash(), sealed=b"sealed")
+
+    kept = store.forget_successors(used_before=NOW)
+    erased = store.forget_successors(used_before=NOW + timedelta(seconds=1))
+
+    assert (kept, erased, found(store, token_hash).sealed_successor) == (0, 1, None)

@@ -17,7 +17,7 @@ from datetime import timedelta
 from authgate.core.clock import Clock
 from authgate.core.keys import KeyRing
 from authgate.core.revocations import Revocations
-from authgate.core.tokens import LEEWAY, AccessClaims, read_access_token
+from authgate.core.tokens import LEEWAY, MAX_LIFETIME, AccessClaims, read_access_token
 from authgate.errors import ExpiredToken
 
 DEFAULT_CAPACITY = 10_000
@@ -34,6 +34,7 @@ class Guard:
         "issuer",
         "keys",
         "leeway",
+        "max_lifetime",
         "on_verify",
         "revocations",
     )
@@ -48,9 +49,11 @@ class Guard:
         clock: Clock,
         capacity: int = DEFAULT_CAPACITY,
         leeway: timedelta = LEEWAY,
+        max_lifetime: timedelta = MAX_LIFETIME,
         on_verify: Callable[[float], None] | None = None,
     ) -> None:
-        """`on_verify` gets the seconds each verification of an uncached token took."""
+        """`max_lifetime` bounds `exp - iat` (`read_access_token`), checked before caching;
+        `on_verify` gets the seconds each verification of an uncached token took."""
         if capacity < 0:
             raise ValueError("capacity must be 0 (no cache) or more")
         self.keys = keys
@@ -59,6 +62,7 @@ class Guard:
         self.revocations = revocations
         self.clock = clock
         self.leeway = leeway
+        self.max_lifetime = max_lifetime
         self.on_verify = on_verify
         self._capacity = capacity
         # OrderedDict evicts its oldest entry in O(1); a plain dict's next(iter()) scans
@@ -84,6 +88,7 @@ class Guard:
                     audience=self.audience,
                     now=now,
                     leeway=self.leeway,
+                    max_lifetime=self.max_lifetime,
                 )
             finally:  # refused tokens count too: a flood of forgeries shows here
                 if self.on_verify is not None:

@@ -8,6 +8,10 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import itertools
+import math
+import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,6 +30,14 @@ Algorithm = Literal["RS256", "ES256", "EdDSA", "PS256", "HS256", "HS384", "HS512
 ALGORITHMS: tuple[Algorithm, ...] = get_args(Algorithm)
 SYMMETRIC: frozenset[str] = frozenset({"HS256", "HS384", "HS512"})
 MIN_SECRET_BYTES = 32
+# How far below random bytes of the same length a secret's byte entropy may fall (bits per
+# byte; `_looks_random`). At 32 bytes that leaves 112 bits, which 32 random bytes miss with
+# probability below 3e-18 (computed exactly from the counts of 32 uniform draws).
+ENTROPY_MARGIN = 1.5
+HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
+BASE64URL = re.compile(r"[A-Za-z0-9_-]+={0,2}")
+BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
+TEXT_BYTES = frozenset(range(0x20, 0x7F)) | frozenset(b"\t\n\r")
 MIN_RSA_BITS = 2048
 MAX_KID_LENGTH = 256
 # What a public JWK of each asymmetric algorithm is made of (RFC 7518 §6, RFC 8037 §2): its
@@ -109,7 +121,7 @@ def secret_key(alg: Algorithm, secret: bytes, *, created_at: datetime) -> Signin
     """An HS key from a shared secret; its kid is a digest, so it is stable across restarts.
 
     Raises:
-        ConfigurationError: the secret is shorter than 32 bytes.
+        ConfigurationError: the secret is not at least 32 random bytes (`check_secret`).
     """
     if alg not in SYMMETRIC:
         raise ValueError(f"{alg} is not an HMAC algorithm")
@@ -180,21 +192,80 @@ def _rsa_bits(modulus: object) -> int:
     return int.from_bytes(raw, "big").bit_length()
 
 
-def check_secret(secret: bytes, *, name: str) -> None:
-    """Refuse a secret that is too short or too uniform to hold 256 bits of randomness.
+def check_secret(secret: str | bytes, *, name: str) -> None:
+    """Refuse a secret that is not at least 32 random bytes.
+
+    Text, which is what an environment variable holds, must encode the random bytes:
+    base64url with or without padding, standard base64, or hex, as `authgate secret`,
+    `openssl rand -base64 32` and `openssl rand -hex 32` print them. Bytes that are not
+    ASCII text are taken as the random bytes themselves. Either way there must be at least
+    32 of them, they must not spell text, and they must look random (`_looks_random`).
+    Repeats, counting sequences, constant runs and encoded passphrases fail; 32 random
+    bytes fail with probability below 1e-13 (all 32 happening to be printable characters).
 
     Raises:
         ConfigurationError: naming `name`.
     """
-    if len(secret) < MIN_SECRET_BYTES:
+    hint = "`authgate secret` prints a good one"
+    random_bytes = _secret_bytes(secret)
+    if random_bytes is None:
+        raise ConfigurationError(
+            f"{name} must be a random value of at least {MIN_SECRET_BYTES} bytes, encoded as "
+            f"base64url, base64 or hex; {hint}"
+        )
+    if len(random_bytes) < MIN_SECRET_BYTES:
         raise ConfigurationError(
             f"{name} must be at least {MIN_SECRET_BYTES} bytes of randomness "
-            f"(got {len(secret)}); `authgate secret` prints a good one"
+            f"(it holds {len(random_bytes)}); {hint}"
         )
-    if len(set(secret)) < 12:
+    if _is_text(random_bytes) or not _looks_random(random_bytes):
         raise ConfigurationError(
-            f"{name} is too repetitive to be random; `authgate secret` prints a good one"
+            f"{name} is too repetitive or predictable to be random (repeats, sequences or "
+            f"words); {hint}"
         )
+
+
+def _secret_bytes(secret: str | bytes) -> bytes | None:
+    """The random bytes a secret stands for; None for text in none of the encodings."""
+    if isinstance(secret, bytes) and not _is_text(secret):
+        return secret  # raw key material, handed over by code rather than typed
+    try:
+        text = secret if isinstance(secret, str) else secret.decode("ascii")
+        if HEX.fullmatch(text):
+            return bytes.fromhex(text)
+        if BASE64URL.fullmatch(text):
+            unpadded = text.rstrip("=")
+            return base64.urlsafe_b64decode(unpadded + "=" * (-len(unpadded) % 4))
+        if BASE64.fullmatch(text):
+            return base64.b64decode(text, validate=True)
+    except ValueError:  # binascii.Error is one: bad padding or length
+        return None
+    return None
+
+
+def _is_text(data: bytes) -> bool:
+    """Printable ASCII and whitespace only: typed or encoded, not raw random bytes."""
+    return all(byte in TEXT_BYTES for byte in data)
+
+
+def _looks_random(data: bytes) -> bool:
+    """Whether the bytes and their successive differences are as varied as random bytes.
+
+    n random bytes are n independent uniform draws, and so are their differences (mod
+    256): the empirical Shannon entropy of each stays near log2(n) bits per byte (at most
+    8), about 4.8 for 32 bytes. A constant run, or a few bytes repeated however often, has
+    few distinct bytes; a counting sequence (0, 1, 2, ... or hex 0123...ef) has few
+    distinct differences. Either falls more than ENTROPY_MARGIN below.
+    """
+    expected = math.log2(min(len(data), 256))
+    differences = bytes((b - a) % 256 for a, b in itertools.pairwise(data))
+    return min(_entropy(data), _entropy(differences)) >= expected - ENTROPY_MARGIN
+
+
+def _entropy(data: bytes) -> float:
+    """The Shannon entropy of the byte frequencies in `data`, in bits per byte."""
+    total = len(data)
+    return -sum(n / total * math.log2(n / total) for n in Counter(data).values())
 
 
 class KeyRing:

@@ -7,6 +7,8 @@ parameters (m=19 MiB, t=2, p=1); FAST_FOR_TESTS keeps test suites quick.
 from __future__ import annotations
 
 import contextlib
+import logging
+import re
 import unicodedata
 from dataclasses import dataclass
 from functools import cache
@@ -22,6 +24,13 @@ from authgate.errors import InvalidCredentials, PasswordRejected
 MAX_LENGTH = 1024
 BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
 BCRYPT_MAX_BYTES = 72  # bcrypt reads no further; Node's bcrypt silently truncated here
+# Each step of bcrypt's cost doubles its work: 14 takes about a second of one core, 31 takes
+# days. A stored hash above this is refused, never computed, so it cannot hold a hashing
+# thread; imports refuse such hashes too (mongo_export.py).
+BCRYPT_MAX_COST = 14
+BCRYPT_COST = re.compile(r"\$2[aby]\$([0-9]{2})\$")
+
+logger = logging.getLogger("authgate")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,16 +73,20 @@ class Passwords:
     def check_policy(self, password: str) -> None:
         """Refuse a new password that is too short, too long or too common.
 
+        Length and commonness are judged on what is hashed, too (NFKC): full-width letters
+        do not make "password" uncommon, and combining sequences do not make it longer.
+
         Raises:
             PasswordRejected: with a reason a person can act on.
         """
-        if len(password) < self.min_length:
-            raise PasswordRejected(f"the password must be at least {self.min_length} characters")
         if len(password) > MAX_LENGTH:
             raise PasswordRejected(f"the password must be at most {MAX_LENGTH} characters")
+        normalized = _normalize(password)
+        if min(len(password), len(normalized)) < self.min_length:
+            raise PasswordRejected(f"the password must be at least {self.min_length} characters")
         if not _encodable(password):
             raise PasswordRejected("the password contains unpaired surrogate characters")
-        if password.lower() in common_passwords():
+        if _folded(normalized) in common_passwords():
             raise PasswordRejected("the password is too common; choose another")
 
     def hash(self, password: str) -> str:
@@ -89,6 +102,16 @@ class Passwords:
         if len(password) > MAX_LENGTH or not _encodable(password):
             raise InvalidCredentials
         if stored_hash.startswith(BCRYPT_PREFIXES):
+            cost = bcrypt_cost(stored_hash)
+            if cost is None or cost > BCRYPT_MAX_COST:
+                # No user here to name; the caller's audit event says whose sign-in failed.
+                logger.warning(
+                    "refused a stored bcrypt hash without checking it: its cost is %s, and "
+                    "authgate checks costs up to %d; set a new password for its user",
+                    "unreadable" if cost is None else cost,
+                    BCRYPT_MAX_COST,
+                )
+                self.verify_dummy(password)  # the work of a failed check, then the failure
             return _verify_bcrypt(stored_hash, password)
         try:
             return self._argon2.verify(stored_hash, _normalize(password))
@@ -124,7 +147,16 @@ class Passwords:
 
 def is_password_hash(value: str) -> bool:
     """True when `value` looks like a hash this module can verify."""
-    return value.startswith(("$argon2id$", *BCRYPT_PREFIXES))
+    if value.startswith(BCRYPT_PREFIXES):
+        cost = bcrypt_cost(value)
+        return cost is not None and cost <= BCRYPT_MAX_COST
+    return value.startswith("$argon2id$")
+
+
+def bcrypt_cost(stored_hash: str) -> int | None:
+    """The cost a `$2a$`, `$2b$` or `$2y$` hash names, or None when it names none."""
+    found = BCRYPT_COST.match(stored_hash)
+    return int(found[1]) if found else None
 
 
 def _verify_bcrypt(stored_hash: str, password: str) -> Literal[True]:
@@ -142,6 +174,11 @@ def _verify_bcrypt(stored_hash: str, password: str) -> Literal[True]:
 
 def _normalize(password: str) -> str:
     return unicodedata.normalize("NFKC", password)
+
+
+def _folded(text: str) -> str:
+    """The form a password meets the common list in: NFKC, case-folded, NFKC again."""
+    return _normalize(_normalize(text).casefold())
 
 
 def _encodable(text: str) -> bool:

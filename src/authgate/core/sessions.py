@@ -1,24 +1,33 @@
 """Sessions and their refresh-token families: start, rotate, detect reuse, end.
 
 A refresh token is 256 random bits, stored only as its SHA-256 hash. Rotating one marks
-it used and stores its successor in one conditional update, so two concurrent rotations
-can never both succeed. A used token that comes back after the grace window is taken
-as theft (RFC 9700 §4.14.2) and revokes the whole session. Inside the window a retry
-gets the same successor, which is derived from the presented token with HMAC and a
-server secret, so it never has to be stored in clear.
+it used and stores its random successor in one conditional update, so two concurrent
+rotations can never both succeed. A used token that comes back after the grace window is
+taken as theft (RFC 9700 §4.14.2) and revokes the whole session.
+
+Inside the window a retry (two tabs, a lost response) gets the same successor. For that
+the successor is kept, for the window only, sealed with AES-GCM under a key derived by
+HKDF from the *presented* token, which the database never holds. So the database alone
+yields no token, and an old token with the database yields at most the one successor
+minted within the last window; the sealed copies are erased when the window has passed.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
+import os
 import re
 import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from authgate.core.clock import Clock
 from authgate.core.revocations import Revocations
@@ -30,12 +39,15 @@ from authgate.core.store import (
     Session,
     SessionId,
     SessionStore,
+    User,
     UserId,
 )
-from authgate.errors import RefreshTokenReused, SessionEnded, UnknownSession
+from authgate.errors import InvalidCredentials, RefreshTokenReused, SessionEnded, UnknownSession
 
 REFRESH_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")
 MAX_USER_AGENT = 512
+SUCCESSOR_KEY_INFO = b"authgate refresh successor"
+NONCE_BYTES = 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +65,35 @@ def new_refresh_token() -> str:
     return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
 
 
+def seal_successor(successor: str, *, presented: str) -> bytes:
+    """The successor, encrypted under a key only the presented token derives (AES-256-GCM).
+
+    The presented token's hash is the associated data, so a sealed copy opens only in its
+    own row.
+    """
+    nonce = os.urandom(NONCE_BYTES)
+    aad = hash_refresh_token(presented).encode("ascii")
+    return nonce + _successor_cipher(presented).encrypt(nonce, successor.encode("ascii"), aad)
+
+
+def open_successor(sealed: bytes, *, presented: str) -> str | None:
+    """The successor sealed for `presented`, or None when it does not open."""
+    aad = hash_refresh_token(presented).encode("ascii")
+    try:
+        plain = _successor_cipher(presented).decrypt(
+            sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], aad
+        )
+    except (InvalidTag, ValueError):
+        return None
+    return plain.decode("ascii")
+
+
+def _successor_cipher(presented: str) -> AESGCM:
+    # The token holds 256 random bits: HKDF needs no salt to turn it into a key.
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=SUCCESSOR_KEY_INFO)
+    return AESGCM(hkdf.derive(presented.encode("ascii")))
+
+
 class Sessions:
     """Starts, rotates and ends sessions, and keeps `revocations` up to date."""
 
@@ -60,7 +101,6 @@ class Sessions:
         self,
         store: SessionStore,
         *,
-        secret: bytes,
         policy: SessionPolicy,
         revocations: Revocations,
         clock: Clock,
@@ -71,13 +111,18 @@ class Sessions:
         self.revocations = revocations
         self.clock = clock
         self.audit = audit or NoAudit()
-        self._secret = secret
 
     def start(
-        self, user_id: UserId, *, ip: str | None = None, user_agent: str | None = None
+        self, user: User, *, ip: str | None = None, user_agent: str | None = None
     ) -> tuple[Session, str]:
-        """Open a session; return it and its first refresh token."""
+        """Open a session for `user` as it was read; return it and its first refresh token.
+
+        Raises:
+            InvalidCredentials: the user was disabled, or its password changed, since it
+                was read (a sign-in racing a disable must not outlive it).
+        """
         now = self.clock()
+        user_id = user.id
         session = Session(
             id=SessionId(str(uuid.uuid4())),
             user_id=user_id,
@@ -88,7 +133,10 @@ class Sessions:
             user_agent=(user_agent or None) and user_agent[:MAX_USER_AGENT],
         )
         token = new_refresh_token()
-        self.store.start_session(session, hash_refresh_token(token))
+        if not self.store.start_session(
+            session, hash_refresh_token(token), password_hash=user.password_hash
+        ):
+            raise InvalidCredentials
         self.audit.record(
             AuditEvent("sign_in", at=now, user_id=user_id, session_id=session.id, ip=ip)
         )
@@ -104,11 +152,19 @@ class Sessions:
         """
         record = self._find(refresh_token)
         self._check_alive(record)
-        successor = self._successor(refresh_token)
         now = self.clock()
         if record.used_at is None:
+            successor = new_refresh_token()
+            sealed = (
+                seal_successor(successor, presented=refresh_token)
+                if self.policy.reuse_grace
+                else None
+            )
             if self.store.rotate_refresh_token(
-                record.token_hash, hash_refresh_token(successor), now=now
+                record.token_hash,
+                hash_refresh_token(successor),
+                sealed_successor=sealed,
+                now=now,
             ):
                 return record, successor
             record = self._find(refresh_token)  # a concurrent rotation won; see what it did
@@ -116,9 +172,9 @@ class Sessions:
         if record.used_at is None:  # the update failed for a reason _check_alive missed
             raise SessionEnded("the session has ended", session_id=record.session.id)
         if self.policy.reuse_grace and now - record.used_at <= self.policy.reuse_grace:
-            twin = self.store.find_refresh_token(hash_refresh_token(successor))
-            if twin is not None and twin.used_at is None:
-                return record, successor
+            retry = self._successor_of(record, refresh_token)
+            if retry is not None:
+                return record, retry
         self._revoke(record.session, reason="refresh_token_reused", ip=ip)
         raise RefreshTokenReused(session_id=record.session.id)
 
@@ -187,6 +243,9 @@ class Sessions:
         session, now = record.session, self.clock()
         if session.revoked_at is not None:
             raise SessionEnded("the session has ended", session_id=session.id)
+        if record.user_disabled_at is not None:
+            self._revoke(session, reason="user_disabled")
+            raise SessionEnded("the session has ended", session_id=session.id)
         if record.user_valid_after is not None and session.created_at < record.user_valid_after:
             # Started before a password change or a disable, perhaps in another process.
             self._revoke(session, reason="credentials_changed")
@@ -197,9 +256,19 @@ class Sessions:
             self._revoke(session, reason="idle_timeout")
             raise SessionEnded("the session was idle for too long", session_id=session.id)
 
-    def _successor(self, refresh_token: str) -> str:
-        digest = hmac.new(self._secret, refresh_token.encode("ascii"), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+    def forget_successors(self) -> int:
+        """Erase the sealed successors whose grace window has passed; return how many."""
+        return self.store.forget_successors(used_before=self.clock() - self.policy.reuse_grace)
+
+    def _successor_of(self, record: RefreshRecord, refresh_token: str) -> str | None:
+        """The successor a used token was traded for, while that successor is still unused."""
+        if record.sealed_successor is None:
+            return None
+        successor = open_successor(record.sealed_successor, presented=refresh_token)
+        if successor is None:
+            return None
+        twin = self.store.find_refresh_token(hash_refresh_token(successor))
+        return successor if twin is not None and twin.used_at is None else None
 
     def _revoke(self, session: Session, *, reason: str, ip: str | None = None) -> bool:
         now = self.clock()

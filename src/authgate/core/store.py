@@ -50,6 +50,10 @@ class RefreshRecord:
     # The user's valid-after instant: sessions started before it are over (password change).
     user_valid_after: datetime | None = None
     user_email: str = ""  # for the access token minted with the successor
+    user_disabled_at: datetime | None = None  # a disabled user's sessions cannot refresh
+    # For a used token, inside the grace window only: its successor, sealed under a key that
+    # only the token itself derives (core/sessions.py). Erased once the window has passed.
+    sealed_successor: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +88,9 @@ class UserStore(Protocol):
 
     def set_password_hash(self, user_id: UserId, password_hash: str) -> None: ...
 
+    def replace_password_hash(self, user_id: UserId, old: str, new: str) -> bool:
+        """Set `new` only while the stored hash is still `old`; False when it changed."""
+
     def set_disabled(self, user_id: UserId, *, at: datetime | None) -> None:
         """Disable (at an instant) or re-enable (None) a user."""
 
@@ -92,19 +99,39 @@ class UserStore(Protocol):
     def users_valid_after_since(self, since: datetime) -> Sequence[tuple[UserId, datetime]]:
         """Users whose valid-after instant is at or after `since`."""
 
+    def costliest_bcrypt_hash(self, *, at_most: int) -> str | None:
+        """A stored bcrypt hash of the highest cost up to `at_most`, or None if there is none."""
+
 
 class SessionStore(Protocol):
-    def start_session(self, session: Session, token_hash: str) -> None:
-        """Store a new session and its first refresh token together."""
+    def start_session(self, session: Session, token_hash: str, *, password_hash: str) -> bool:
+        """Store a new session and its first refresh token together, if the user allows it.
+
+        Returns False, storing nothing, unless the user is still enabled and still has
+        `password_hash`: a sign-in that checked the password before a disable or a password
+        change committed must not start a session after it. Serialised with those changes,
+        so either the session is refused or their "end every session" sees it.
+        """
 
     def find_refresh_token(self, token_hash: str) -> RefreshRecord | None: ...
 
-    def rotate_refresh_token(self, token_hash: str, successor_hash: str, *, now: datetime) -> bool:
-        """Atomically mark `token_hash` used and store its successor.
+    def rotate_refresh_token(
+        self,
+        token_hash: str,
+        successor_hash: str,
+        *,
+        sealed_successor: bytes | None,
+        now: datetime,
+    ) -> bool:
+        """Atomically mark `token_hash` used and store its successor (and the sealed copy).
 
         Returns False, changing nothing, when the token was already used or its session
-        has ended: of two concurrent rotations exactly one returns True.
+        has ended: of two concurrent rotations exactly one returns True. The session's
+        older sealed successors are erased: only the newest can still be asked for again.
         """
+
+    def forget_successors(self, *, used_before: datetime) -> int:
+        """Erase the sealed successors of tokens used before `used_before`; return how many."""
 
     def get_session(self, session_id: SessionId) -> Session | None: ...
 

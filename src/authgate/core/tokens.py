@@ -31,6 +31,9 @@ ACCEPTED_TYPES = frozenset({"at+jwt", "application/at+jwt"})  # RFC 9068 §2.1, 
 ALLOWED_HEADERS = frozenset({"alg", "kid", "typ"})
 MAX_TOKEN_LENGTH = 8192
 LEEWAY = timedelta(seconds=10)
+# The longest `exp - iat` a reader accepts unless told otherwise; the server passes its own
+# AUTHGATE_ACCESS_TOKEN_TTL plus the leeway.
+MAX_LIFETIME = timedelta(hours=1)
 # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ), joined by single spaces.
 SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 
@@ -122,14 +125,21 @@ def read_access_token(
     audience: str,
     now: datetime,
     leeway: timedelta = LEEWAY,
+    max_lifetime: timedelta = MAX_LIFETIME,
 ) -> AccessClaims:
     """Verify `token` and return its claims.
 
+    `max_lifetime` bounds `exp - iat`: a token that lives longer than the issuer's own
+    tokens was not minted by its normal path (a leaked key, a cracked secret), and would
+    outlive any revocation the reader remembers. Pass the issuer's lifetime plus leeway.
+
     Raises:
-        MalformedToken: not a compact JWS, bad base64 or JSON, claims of the wrong type.
+        MalformedToken: not a compact JWS, bad base64 or JSON, claims of the wrong type
+            (`iat` and `exp` are required, RFC 9068 §2.2).
         UntrustedToken: unknown kid, an algorithm other than the key's, a bad signature,
             or a header that names outside keys or critical extensions.
-        ExpiredToken: `exp` has passed or `nbf`/`iat` lies in the future (beyond leeway).
+        ExpiredToken: `exp` has passed, `nbf`/`iat` lies in the future (beyond leeway),
+            or `exp - iat` is longer than `max_lifetime`.
         ForeignToken: wrong `typ`, `iss` or `aud`.
     """
     signed = _extract(token)
@@ -159,6 +169,11 @@ def read_access_token(
         raise ExpiredToken("the access token has expired")
     if claims.issued_at > now + leeway:
         raise ExpiredToken("the access token was issued in the future")
+    if claims.expires_at - claims.issued_at > max_lifetime:
+        allowed = int(max_lifetime.total_seconds())
+        raise ExpiredToken(
+            f"the access token lives longer (exp - iat) than the {allowed} s allowed"
+        )
     if claims.issuer != issuer:
         raise ForeignToken("the access token has another issuer")
     if audience not in claims.audience:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable
 
@@ -87,7 +88,7 @@ class Accounts:
         return user
 
     def sign_in(self, email: str, password: str, *, ip: str | None = None) -> User:
-        """Return the user these credentials belong to.
+        """Return the user these credentials belong to, with the password hash now stored.
 
         Raises:
             InvalidCredentials: for an unknown e-mail, a wrong password and a disabled
@@ -106,7 +107,11 @@ class Accounts:
             self.audit.record(AuditEvent("sign_in_failed", at=self.clock(), user_id=user_id, ip=ip))
             raise
         if self.passwords.needs_rehash(user.password_hash, password):
-            self.store.set_password_hash(user.id, self.passwords.hash(password))
+            rehashed = self.passwords.hash(password)
+            # Only over the hash just checked: a password set meanwhile must not be undone.
+            if not self.store.replace_password_hash(user.id, user.password_hash, rehashed):
+                raise InvalidCredentials
+            user = dataclasses.replace(user, password_hash=rehashed)
             self.audit.record(AuditEvent("password_rehashed", at=self.clock(), user_id=user.id))
         return user
 

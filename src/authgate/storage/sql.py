@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import threading
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, insert, select, text, update
+from sqlalchemy import Connection, Engine, Row, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -133,6 +134,15 @@ class SqlStore:
                 update(users).where(users.c.id == user_id).values(password_hash=password_hash)
             )
 
+    def replace_password_hash(self, user_id: UserId, old: str, new: str) -> bool:
+        with self._write() as conn:
+            result = conn.execute(
+                update(users)
+                .where(users.c.id == user_id, users.c.password_hash == old)
+                .values(password_hash=new)
+            )
+        return result.rowcount == 1
+
     def set_disabled(self, user_id: UserId, *, at: datetime | None) -> None:
         with self._write() as conn:
             conn.execute(update(users).where(users.c.id == user_id).values(disabled_at=at))
@@ -146,10 +156,35 @@ class SqlStore:
         with self._read() as conn:
             return [(UserId(row.id), row.valid_after) for row in conn.execute(query)]
 
+    def costliest_bcrypt_hash(self, *, at_most: int) -> str | None:
+        cost = func.substr(users.c.password_hash, 5, 2)  # "$2b$10$…": two digits, so text order
+        query = (
+            select(users.c.password_hash)
+            .where(users.c.password_hash.like("$2_$__$%"), cost <= f"{at_most:02d}")
+            .order_by(cost.desc())
+            .limit(1)
+        )
+        with self._read() as conn:
+            found: str | None = conn.execute(query).scalar()
+        return found
+
     # -- sessions and refresh tokens -----------------------------------------
 
-    def start_session(self, session: Session, token_hash: str) -> None:
+    def start_session(self, session: Session, token_hash: str, *, password_hash: str) -> bool:
+        # FOR SHARE (PostgreSQL): a disable or password change waits for this transaction, and
+        # its "end every session" then sees the new session; SQLite writes one at a time.
+        still = (
+            select(users.c.id)
+            .where(
+                users.c.id == session.user_id,
+                users.c.disabled_at.is_(None),
+                users.c.password_hash == password_hash,
+            )
+            .with_for_update(read=True)
+        )
         with self._write() as conn:
+            if conn.execute(still).first() is None:
+                return False
             conn.execute(
                 insert(sessions).values(
                     id=session.id,
@@ -166,14 +201,17 @@ class SqlStore:
                     token_hash=token_hash, session_id=session.id, created_at=session.created_at
                 )
             )
+        return True
 
     def find_refresh_token(self, token_hash: str) -> RefreshRecord | None:
         query = (
             select(
                 refresh_tokens.c.token_hash,
                 refresh_tokens.c.used_at,
+                refresh_tokens.c.successor,
                 users.c.valid_after.label("user_valid_after"),
                 users.c.email.label("user_email"),
+                users.c.disabled_at.label("user_disabled_at"),
                 sessions,
             )
             .join(sessions, sessions.c.id == refresh_tokens.c.session_id)
@@ -190,9 +228,18 @@ class SqlStore:
             used_at=row.used_at,
             user_valid_after=row.user_valid_after,
             user_email=row.user_email,
+            user_disabled_at=row.user_disabled_at,
+            sealed_successor=row.successor,
         )
 
-    def rotate_refresh_token(self, token_hash: str, successor_hash: str, *, now: datetime) -> bool:
+    def rotate_refresh_token(
+        self,
+        token_hash: str,
+        successor_hash: str,
+        *,
+        sealed_successor: bytes | None,
+        now: datetime,
+    ) -> bool:
         live = select(sessions.c.id).where(sessions.c.revoked_at.is_(None))
         with self._write() as conn:
             session_id = conn.execute(
@@ -202,11 +249,20 @@ class SqlStore:
                     refresh_tokens.c.used_at.is_(None),
                     refresh_tokens.c.session_id.in_(live),
                 )
-                .values(used_at=now)
+                .values(used_at=now, successor=sealed_successor)
                 .returning(refresh_tokens.c.session_id)
             ).scalar_one_or_none()
             if session_id is None:
                 return False
+            conn.execute(
+                update(refresh_tokens)
+                .where(
+                    refresh_tokens.c.session_id == session_id,
+                    refresh_tokens.c.successor.is_not(None),
+                    refresh_tokens.c.token_hash != token_hash,
+                )
+                .values(successor=None)
+            )
             conn.execute(
                 insert(refresh_tokens).values(
                     token_hash=successor_hash, session_id=session_id, created_at=now
@@ -216,6 +272,22 @@ class SqlStore:
                 update(sessions).where(sessions.c.id == session_id).values(last_used_at=now)
             )
             return True
+
+    def forget_successors(self, *, used_before: datetime) -> int:
+        sealed = refresh_tokens.c.successor.is_not(None)
+        spent = select(refresh_tokens.c.token_hash).where(
+            sealed, refresh_tokens.c.used_at < used_before
+        )
+        with self._read() as conn:  # most polls find none: no write lock for them
+            if conn.execute(spent.limit(1)).first() is None:
+                return 0
+        with self._write() as conn:
+            result = conn.execute(
+                update(refresh_tokens)
+                .where(sealed, refresh_tokens.c.used_at < used_before)
+                .values(successor=None)
+            )
+        return result.rowcount
 
     def get_session(self, session_id: SessionId) -> Session | None:
         with self._read() as conn:
@@ -311,6 +383,35 @@ class SqlStore:
                 return candidate, sealed
             return row.value, row.sealed
 
+    def unsealed_secrets(self) -> int:
+        """How many signing keys and server secrets are stored in clear."""
+        with self._read() as conn:
+            return sum(
+                conn.execute(
+                    select(func.count()).select_from(table).where(table.c.sealed.is_(False))
+                ).scalar_one()
+                for table in (signing_keys, server_secrets)
+            )
+
+    def seal_secrets(self, seal: Callable[[bytes], bytes]) -> int:
+        """Encrypt every signing key and server secret stored in clear; return how many."""
+        sealed = 0
+        with self._write() as conn:
+            for table, name, value in (
+                (signing_keys, signing_keys.c.kid, signing_keys.c.material),
+                (server_secrets, server_secrets.c.name, server_secrets.c.value),
+            ):
+                self._lock_table(conn, table.name)
+                clear = conn.execute(select(name, value).where(table.c.sealed.is_(False))).all()
+                for row_name, row_value in clear:
+                    conn.execute(
+                        update(table)
+                        .where(name == row_name, table.c.sealed.is_(False))
+                        .values({value: seal(bytes(row_value)), table.c.sealed: True})
+                    )
+                sealed += len(clear)
+        return sealed
+
     def _lock_table(self, conn: Connection, table: str) -> None:
         """Serialise check-then-insert across processes (SQLite's BEGIN IMMEDIATE already does).
 
@@ -396,7 +497,8 @@ def _file_lock(database: str | None) -> Iterator[None]:
     except ImportError:  # not POSIX: `authgate serve` still opens the database first
         yield
         return
-    with open(database + ".lock", "ab") as handle:
+    descriptor = os.open(database + ".lock", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    with os.fdopen(descriptor, "ab") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

@@ -7,6 +7,9 @@ writers queue on the busy timeout instead of failing on a lock upgrade.
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,11 +32,14 @@ from sqlalchemy import (
     create_engine,
     event,
     make_url,
+    text,
 )
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError
 
 from authgate.errors import ConfigurationError
+
+logger = logging.getLogger("authgate")
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -129,7 +135,16 @@ refresh_tokens = Table(
     Column("session_id", String(36), ForeignKey("sessions.id", ondelete="CASCADE"), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("used_at", UtcDateTime),
+    # AES-GCM under a key only the token derives; kept for the grace window (core/sessions.py)
+    Column("successor", SecretBinary),
     Index("ix_refresh_tokens_session_id", "session_id"),
+    # Few rows have a sealed successor at any time: the erasing poll reads only those.
+    Index(
+        "ix_refresh_tokens_sealed_used_at",
+        "used_at",
+        sqlite_where=text("successor IS NOT NULL"),
+        postgresql_where=text("successor IS NOT NULL"),
+    ),
 )
 
 signing_keys = Table(
@@ -166,6 +181,29 @@ audit_events = Table(
 )
 
 
+# The files SQLite and authgate keep beside a database file.
+SIDE_FILES = ("-wal", "-shm", "-journal", ".lock")
+
+
+def keep_private(database: str) -> None:
+    """Create the SQLite file readable by its owner only (0600), and tighten what is not.
+
+    It holds password hashes, refresh-token hashes and, unless a key-encryption key is
+    set, private keys. SQLite creates its -wal, -shm and -journal files with the mode of
+    the database file, so creating that one 0600, whatever the umask, covers them; files
+    left by an older version are tightened, loudly.
+    """
+    os.close(os.open(database, os.O_RDWR | os.O_CREAT, 0o600))
+    for path in (database, *(database + suffix for suffix in SIDE_FILES)):
+        try:
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            os.chmod(path, 0o600)
+            logger.warning("%s was readable by others (%o); made it owner-only (600)", path, mode)
+
+
 # The forms hosting providers hand out, and the driver authgate uses for each.
 POSTGRES_SCHEMES = {"postgres": "postgresql+psycopg", "postgresql": "postgresql+psycopg"}
 # Connections each process keeps: its database threads (web/app.py) plus the CLI's one.
@@ -199,6 +237,12 @@ def create_database_engine(url: str) -> Engine:
             pool_recycle=1800,
             hide_parameters=True,
         )
+    if (
+        parsed.database
+        and parsed.database != ":memory:"
+        and not parsed.database.startswith("file:")
+    ):
+        keep_private(parsed.database)
     engine = create_engine(
         parsed, hide_parameters=True, connect_args={"check_same_thread": False, "timeout": 30}
     )

@@ -21,7 +21,7 @@ from authgate.core.clock import Clock, utc_now
 from authgate.core.guard import DEFAULT_CAPACITY, Guard
 from authgate.core.keys import KeyRing
 from authgate.core.revocations import Revocations
-from authgate.core.tokens import LEEWAY, AccessClaims, unverified_kid
+from authgate.core.tokens import LEEWAY, MAX_LIFETIME, AccessClaims, unverified_kid
 from authgate.errors import ConfigurationError, UntrustedToken
 from authgate.verifier.feed import RevocationFeed
 from authgate.verifier.keys import REFETCH_INTERVAL, KeySource, RemoteKeys, StaticKeys
@@ -30,8 +30,9 @@ __all__ = ["KeySource", "RemoteKeys", "StaticKeys", "Verifier"]
 
 DEFAULT_AUDIENCE = "authgate"  # the server's AUTHGATE_AUDIENCE default
 LONGEST_LEEWAY = timedelta(minutes=1)
-# Revocations are remembered this long: at least the server's AUTHGATE_ACCESS_TOKEN_TTL.
-MAX_TOKEN_LIFETIME = timedelta(hours=1)
+# At least the server's AUTHGATE_ACCESS_TOKEN_TTL: longer-lived tokens are refused, and
+# revocations are remembered this long.
+MAX_TOKEN_LIFETIME = MAX_LIFETIME
 
 
 class Verifier:
@@ -48,12 +49,14 @@ class Verifier:
         redis_url: the server's AUTHGATE_REDIS_URL, to refuse the tokens of ended sessions
             and signed-out users within milliseconds (see `authgate.verifier.feed` for
             what a lost message means). Without it, a token is good until its `exp`.
-        max_token_lifetime: the server's AUTHGATE_ACCESS_TOKEN_TTL or more; revocations
-            are remembered this long.
+        max_token_lifetime: the server's AUTHGATE_ACCESS_TOKEN_TTL or more (default an
+            hour): a token whose `exp - iat` is longer, beyond the leeway, is refused, as
+            the server refuses it, and revocations are remembered this long.
         clock: the time tokens are checked against.
 
     Raises:
-        ConfigurationError: a bad issuer, leeway or cache size, or an unusable Redis URL.
+        ConfigurationError: a bad issuer, leeway, cache size or token lifetime, or an
+            unusable Redis URL.
     """
 
     def __init__(
@@ -74,6 +77,8 @@ class Verifier:
             raise ConfigurationError("the leeway must be between 0 and 60 seconds")
         if cache_size < 0:
             raise ConfigurationError("the token cache size must be 0 (no cache) or more")
+        if max_token_lifetime <= timedelta(0):
+            raise ConfigurationError("the longest token lifetime must be positive")
         self.issuer = issuer
         self.audience = audience
         self.leeway = leeway
@@ -87,6 +92,7 @@ class Verifier:
             clock=clock,
             capacity=cache_size,
             leeway=leeway,
+            max_lifetime=max_token_lifetime + leeway,
         )
         self.feed = (
             None if redis_url is None else RevocationFeed(redis_url, self.revocations, clock=clock)
@@ -127,6 +133,8 @@ class Verifier:
         leeway = values.seconds("LEEWAY")
         cache_size = values.number("TOKEN_CACHE_SIZE")
         lifetime = values.seconds("ACCESS_TOKEN_TTL")
+        if lifetime == timedelta(0):
+            raise ConfigurationError(f"{prefix}ACCESS_TOKEN_TTL must be a positive number")
         return cls(
             issuer,
             audience=values.text("AUDIENCE") or DEFAULT_AUDIENCE,
@@ -147,7 +155,8 @@ class Verifier:
             MalformedToken: not a well-formed access token.
             UntrustedToken: a bad signature, or a key this verifier does not hold, also
                 when the keys cannot be fetched.
-            ExpiredToken: outside its time window (beyond the leeway).
+            ExpiredToken: outside its time window (beyond the leeway), or living longer
+                than `max_token_lifetime`.
             ForeignToken: another type, issuer or audience.
             RevokedToken: its session or user was signed out (with `redis_url` only).
         """

@@ -7,10 +7,12 @@ import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from authgate.core.clock import Clock, utc_now
 from authgate.core.passwords import RECOMMENDED, Preset
@@ -20,8 +22,10 @@ from authgate.service import Service
 from authgate.settings import Settings
 from authgate.web.cookies import Cookies
 from authgate.web.csrf import Csrf, csrf_key
+from authgate.web.docs import docs
 from authgate.web.errors import error_response, install_error_handlers
 from authgate.web.fast import FastGuardedRoutes
+from authgate.web.pacing import Pacer
 from authgate.web.page import page
 from authgate.web.pools import WorkPool
 from authgate.web.routes import router
@@ -38,6 +42,8 @@ def create_app(
 ) -> FastAPI:
     """Build the app; the database and keys are opened here, so bad settings fail now."""
     service = Service(settings, clock=clock, preset=preset)
+    for warning in service.warnings:
+        logger.warning("%s", warning)
     cookies = Cookies(secure=settings.cookie_secure, same_site=settings.cookie_samesite)
     try:
         csrf = Csrf(csrf_key(service), cookie=cookies.csrf)
@@ -55,6 +61,8 @@ def create_app(
             asyncio.create_task(_listen(service, sync)),
         ]
         try:
+            # Before serving: a failed sign-in waits out the costliest check (web/pacing.py).
+            await app.state.hashing.run(app.state.pacer.calibrate, service.passwords, service.store)
             yield
         finally:
             for task in tasks:
@@ -64,7 +72,9 @@ def create_app(
                     await task
             sync.shutdown()
             await app.state.throttle.close()
-            app.state.hashing.shutdown()
+            # A hash still running is not waited for: its request is gone, and a hash can
+            # take long (a legacy bcrypt cost) or, with a hostile stored hash, forever.
+            app.state.hashing.shutdown(timeout=timedelta(0))
             app.state.database.shutdown()
             service.close()
 
@@ -73,11 +83,14 @@ def create_app(
         version="0.1.0",
         summary="Sign-up, sign-in, Bearer-guarded routes and rotated refresh tokens.",
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's pages load Swagger UI from a CDN; web/docs.py serves it
+        redoc_url=None,
     )
     app.state.service = service
     app.state.throttle = Throttle(
         settings, refused=lambda rule: service.metrics.throttled.labels(rule).inc()
     )
+    app.state.pacer = Pacer()
     app.state.cookies = cookies
     app.state.csrf = csrf
     # Hashing threads run at a lower priority, so a sign-in flood takes the CPU the event
@@ -91,11 +104,21 @@ def create_app(
     service.metrics.watch(service.metrics.hashing_queue, lambda: app.state.hashing.in_flight)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    if settings.trusted_proxies:
+        # The client address of throttles, sessions and the audit log comes from
+        # X-Forwarded-For only when the peer is a proxy the operator named. Here, not in
+        # uvicorn's flags, so the app behaves the same under any server (`serve` turns
+        # uvicorn's own copy, trusting 127.0.0.1 by default, off).
+        app.add_middleware(
+            ProxyHeadersMiddleware,
+            trusted_hosts=[str(network) for network in settings.trusted_proxies],
+        )
     app.add_middleware(  # outermost: the hot path
         FastGuardedRoutes, guard=service.guard, access_cookie=cookies.access
     )
     app.include_router(router)
     app.include_router(page)
+    app.include_router(docs)
     return app
 
 

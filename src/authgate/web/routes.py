@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from typing import Annotated
@@ -14,7 +15,7 @@ from pydantic import ValidationError
 
 from authgate.core.store import SessionId, UserId
 from authgate.core.tokens import AccessClaims
-from authgate.errors import InvalidCredentials, InvalidToken, NoCredentials
+from authgate.errors import InvalidToken, NoCredentials, Overloaded
 from authgate.metrics import CONTENT_TYPE_LATEST
 from authgate.service import Service, SignedIn
 from authgate.web.bodies import (
@@ -29,6 +30,7 @@ from authgate.web.bodies import (
 )
 from authgate.web.cookies import Cookies, Transport
 from authgate.web.csrf import SAFE_METHODS, Csrf, check_same_origin
+from authgate.web.pacing import Pacer
 from authgate.web.pools import WorkPool
 from authgate.web.throttle import Throttle
 
@@ -176,20 +178,24 @@ async def sign_in(
     credentials = await read_credentials(request)
     ip = client_ip(request)
     throttle: Throttle = request.app.state.throttle
+    pacer: Pacer = request.app.state.pacer
     account = svc.accounts.account_key(credentials.email)
     await throttle.hit("sign_in_ip", ip)
-    await throttle.check("sign_in_account", account)
+    # Counted before the check: counted after a failure, concurrent guesses would all pass
+    # the limit before the first one failed. Given back below when it is no failure.
+    await throttle.hit("sign_in_account", account)
+    user_agent = request.headers.get("user-agent")
     try:
-        result = await pool.run(
-            svc.sign_in,
-            credentials.email,
-            credentials.password,
-            ip=ip,
-            user_agent=request.headers.get("user-agent"),
+        result = await pacer.check(
+            pool,
+            functools.partial(
+                svc.sign_in, credentials.email, credentials.password, ip=ip, user_agent=user_agent
+            ),
         )
-    except InvalidCredentials:
-        await throttle.hit("sign_in_account", account)
+    except Overloaded:  # refused before any check
+        await throttle.refund("sign_in_account", account)
         raise
+    await throttle.refund("sign_in_account", account)
     return token_response(request, result, transport)
 
 
@@ -381,12 +387,12 @@ async def health() -> dict[str, str]:
 
 @router.get("/ready", responses={503: {"model": ErrorOut}})
 async def ready(svc: Svc, db: Database) -> JSONResponse:
-    """Readiness: the database answers."""
+    """Readiness: the database answers. `warnings` names weaknesses of the configuration."""
     try:
         await db.run(svc.store.ping)
     except Exception:  # any driver error means "not ready"; the probe must not 500
         return JSONResponse({"error": "not_ready", "detail": "the database is unreachable"}, 503)
-    return JSONResponse({"status": "ready"})
+    return JSONResponse({"status": "ready", "warnings": list(svc.warnings)})
 
 
 async def read_credentials(request: Request) -> Credentials:

@@ -1,7 +1,10 @@
-"""Throttles on sign-up, sign-in and refresh, with the `limits` library's moving windows.
+"""Throttles on sign-up, sign-in and refresh, with the `limits` library's windows.
 
 Counters live in this process's memory, or in Redis when AUTHGATE_REDIS_URL is set, so
-that every worker and instance counts against the same limits.
+that every worker and instance counts against the same limits. Attempts are counted in
+moving windows; failed sign-ins per account in fixed windows, whose counters can give an
+attempt back (a moving window cannot), so that each attempt is counted before its password
+is checked and given back when it succeeds.
 """
 
 from __future__ import annotations
@@ -10,17 +13,26 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
-from typing import Literal
+from typing import Literal, get_args
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.aio.strategies import (
+    FixedWindowRateLimiter,
+    MovingWindowRateLimiter,
+    RateLimiter,
+)
 from limits.errors import StorageError
 
 from authgate.errors import Overloaded, Throttled
 from authgate.settings import Settings
 
 Rule = Literal["sign_up", "sign_in_ip", "sign_in_account", "token"]
+Refundable = Literal["sign_in_account"]  # counted in fixed windows, see refund()
+REFUNDABLE = frozenset(get_args(Refundable))
+# A fixed window's counter is a Redis string, a moving window's a list: under keys of their
+# own, instances of two versions during a rolling upgrade never meet the other's type.
+FIXED_WINDOW = "fixed"
 logger = logging.getLogger("authgate")
 
 
@@ -59,50 +71,62 @@ class Throttle:
         """`refused` hears of each attempt refused for being over its rule's rate."""
         self.refused = refused
         self.storage, self.close = throttle_storage(settings.redis_url)
-        self._limiter = MovingWindowRateLimiter(self.storage)
         self._rules: dict[Rule, RateLimitItem] = {
             "sign_up": parse(settings.throttle_sign_up),
             "sign_in_ip": parse(settings.throttle_sign_in_ip),
             "sign_in_account": parse(settings.throttle_sign_in_account),
             "token": parse(settings.throttle_token),
         }
+        moving, fixed = MovingWindowRateLimiter(self.storage), FixedWindowRateLimiter(self.storage)
+        self._limiters: dict[Rule, RateLimiter] = {
+            rule: fixed if rule in REFUNDABLE else moving for rule in self._rules
+        }
 
     async def hit(self, rule: Rule, key: str) -> None:
-        """Count one attempt.
+        """Count one attempt; for a Refundable rule, before it is made.
 
         Raises:
-            Throttled: the attempt is over the rate; it was not counted.
+            Throttled: the attempt is over the rate; it is not let through.
             Overloaded: the counters' store (Redis) is unreachable.
         """
         try:
-            allowed = await self._limiter.hit(self._rules[rule], rule, key)
+            allowed = await self._limiters[rule].hit(self._rules[rule], *self._names(rule, key))
         except StorageError as exc:
             raise self._unavailable(exc) from None
         if not allowed:
             self.refused(rule)
             raise Throttled(await self._retry_after(rule, key))
 
-    async def check(self, rule: Rule, key: str) -> None:
-        """Refuse without counting when `key` has no attempts left (e.g. failed sign-ins).
+    async def refund(self, rule: Refundable, key: str) -> None:
+        """Give back an attempt counted by hit() that should not count (a right password).
 
-        Raises:
-            Throttled: no attempts left.
-            Overloaded: the counters' store (Redis) is unreachable.
+        Counting after the check instead would let every concurrent attempt through the
+        check before the first failure was counted. If the window ended meanwhile, the
+        attempt was not in the new one and nothing is given back. When the store is
+        unreachable the attempt stays counted: a refund that fails only makes the limit
+        stricter.
         """
+        item = self._rules[rule]
+        counter = item.key_for(*self._names(rule, key))
         try:
-            allowed = await self._limiter.test(self._rules[rule], rule, key)
+            left = await self.storage.incr(counter, item.get_expiry(), amount=-1)
+            if left < 0:
+                await self.storage.incr(counter, item.get_expiry(), amount=1)
         except StorageError as exc:
-            raise self._unavailable(exc) from None
-        if not allowed:
-            self.refused(rule)
-            raise Throttled(await self._retry_after(rule, key))
+            logger.warning("throttle counters unreachable: %s", type(exc.storage_error).__name__)
 
     async def _retry_after(self, rule: Rule, key: str) -> int:
         try:
-            stats = await self._limiter.get_window_stats(self._rules[rule], rule, key)
+            stats = await self._limiters[rule].get_window_stats(
+                self._rules[rule], *self._names(rule, key)
+            )
         except StorageError:
             return 1
         return max(1, math.ceil(stats.reset_time - time.time()))
+
+    @staticmethod
+    def _names(rule: Rule, key: str) -> tuple[str, ...]:
+        return (rule, FIXED_WINDOW, key) if rule in REFUNDABLE else (rule, key)
 
     @staticmethod
     def _unavailable(exc: StorageError) -> Overloaded:
