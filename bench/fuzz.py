@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     app = create_app(settings, preset=FAST_FOR_TESTS)
     service: Service = app.state.service
-    service.accounts.sign_up(EMAIL, PASSWORD)
+    service.parts.accounts.sign_up(EMAIL, PASSWORD)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     print(f"schemathesis {schemathesis.__version__}, {args.examples} examples, seed {args.seed}")
     print(f"database {folder / 'authgate.db'}\n")

@@ -16,7 +16,7 @@ in slices, so that compared numbers are close in time:
   poll set an hour apart so no poll runs during the timings), cold and warm as above;
 - sign-in: `Service.sign_in` of random existing users, with the RECOMMENDED argon2id
   preset and with FAST_FOR_TESTS, which leaves mostly the database work;
-- revocation poll: `Service.sync_revocations()`, what the app runs every second.
+- revocation poll: `Parts.sync_revocations()`, what the app runs every second.
 
 Tables show medians of the rounds, and slopes as per-round ratios between databases.
 Writes bench/results/growth.md and bench/results/growth.png (matplotlib, Agg).
@@ -54,7 +54,8 @@ from authgate.core.passwords import FAST_FOR_TESTS, RECOMMENDED, Passwords, Pres
 from authgate.core.tokens import issue_access_token
 from authgate.service import Service
 from authgate.settings import Secret, Settings
-from authgate.storage.tables import create_database_engine, sessions, users
+from authgate.storage.engine import create_database_engine
+from authgate.storage.tables import sessions, users
 from authgate.web.app import create_app
 
 RESULTS = Path(__file__).parent / "results"
@@ -198,7 +199,7 @@ def mint(service: Service, user_ids: Sequence[str], count: int) -> list[str]:
             subject=user_ids[i % len(user_ids)],
             email=email(i),
             session_id=str(uuid.uuid4()),
-            keys=service.keys,
+            keys=service.parts.keys,
             issuer=settings.issuer,
             audience=settings.audience,
             now=now,
@@ -312,9 +313,9 @@ class Opened:
         runner.loop.run_until_complete(self.lifespan.startup())
         self.route = TestRoute(self.app)
         for service in (self.guard, self.fast, self.app.state.service):
-            if len(service.revocations) != db.revoked:
+            if len(service.parts.revocations) != db.revoked:
                 raise RuntimeError(
-                    f"{db.label}: {len(service.revocations)} revocations loaded; the run took"
+                    f"{db.label}: {len(service.parts.revocations)} revocations loaded; the run took"
                     " longer than the access-token lifetime after the sessions were revoked"
                 )
         self.tokens = mint(self.guard, db.user_ids, COLD_TOKENS)
@@ -349,7 +350,7 @@ class Opened:
     def revocation_poll(self, runner: Runner, part: int, parts: int) -> Timing:
         start = time.perf_counter()
         for _ in range(SYNCS // parts):
-            self.guard.sync_revocations()
+            self.guard.parts.sync_revocations()
         return SYNCS // parts, time.perf_counter() - start
 
     def _sign_in(self, service: Service, rng: random.Random, *, parity: int, count: int) -> Timing:
@@ -458,7 +459,7 @@ def report(
         f"and {SIGN_INS['RECOMMENDED']} (RECOMMENDED) random existing users: e-mail "
         "validation, the e-mail lookup, argon2id verify, then a session, a refresh token "
         "and an audit row written.",
-        f"- **revocation poll**: `Service.sync_revocations()`, which the app runs every "
+        f"- **revocation poll**: `Parts.sync_revocations()`, which the app runs every "
         f"second; mean of {SYNCS} calls.",
         f"- tokens: {args.algorithm}; revoked sessions were revoked within the minute "
         "before the rounds, so each Service holds all of them in its revocation set.",

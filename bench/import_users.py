@@ -173,7 +173,7 @@ def sign_in_sample(
             started = time.perf_counter()
             signed_in = service.sign_in(email(i), password)
             first.append(time.perf_counter() - started)
-            stored = service.store.user_by_email(email(i))
+            stored = service.parts.store.user_by_email(email(i))
             rehashed += stored is not None and stored.password_hash.startswith("$argon2id$")
             started = time.perf_counter()
             service.sign_in(email(i), password)

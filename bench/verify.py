@@ -204,22 +204,22 @@ def build(alg: Algorithm, directory: Path, pool: int) -> Fixture:
     capacity = cache_capacity(settings)
     service = Service(settings, preset=FAST_FOR_TESTS)
     try:
-        user = service.accounts.sign_up(EMAIL, PASSWORD)
+        user = service.parts.accounts.sign_up(EMAIL, PASSWORD)
         tokens = [service.sign_in(EMAIL, PASSWORD).access_token for _ in range(pool)]
         extra = [
             issue_access_token(
                 subject=user.id,
                 email=user.email,
                 session_id=str(uuid.uuid4()),
-                keys=service.keys,
+                keys=service.parts.keys,
                 issuer=settings.issuer,
                 audience=settings.audience,
-                now=service.clock(),
+                now=service.parts.clock(),
                 ttl=settings.access_token_ttl,
             )[0]
             for _ in range(3 * capacity)
         ]
-        jwk = service.keys.signing.jwk
+        jwk = service.parts.keys.signing.jwk
     finally:
         service.close()
     if len(set(tokens + extra)) != pool + len(extra):

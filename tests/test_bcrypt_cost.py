@@ -16,19 +16,17 @@ from authgate.core.passwords import is_password_hash
 from authgate.core.store import User, UserId
 from authgate.service import Service
 from authgate.settings import Settings
-from servers import PASSWORD, Server
+from helpers import PASSWORD
+from servers import Server
 from test_import import (
     NOW,
     counts,
     document,
-    environment,
     opened_service,
     real_hash,
     run,
     write_lines,
 )
-
-__all__ = ["environment"]  # the fixture, imported so pytest finds it here
 
 
 def with_cost(cost: int) -> str:
@@ -60,8 +58,8 @@ def test_an_import_refuses_a_hash_above_cost_14_and_imports_the_rest(
     assert counts(out) == {"imported": 2, "already present": 0, "duplicates": 0, "invalid": 1}
     assert f"bcrypt cost {cost} is above 14, the most authgate verifies" in out
     with opened_service() as service:
-        assert service.store.user_by_email("deep@example.com") is None
-        assert service.store.user_by_email("bob@example.com") is not None
+        assert service.parts.store.user_by_email("deep@example.com") is None
+        assert service.parts.store.user_by_email("bob@example.com") is not None
 
 
 def test_an_import_keeps_a_hash_of_cost_14(
@@ -75,11 +73,12 @@ def test_an_import_keeps_a_hash_of_cost_14(
     assert status == 0
     assert counts(out)["imported"] == 1
     with opened_service() as service:
-        stored = service.store.user_by_email("ada@example.com")
+        stored = service.parts.store.user_by_email("ada@example.com")
         assert stored is not None
         assert stored.password_hash == hashed
 
 
+@pytest.mark.e2e
 def test_sign_in_to_a_stored_hash_of_cost_31_fails_at_once_and_holds_no_hashing_thread(
     tmp_path: Path,
 ) -> None:
@@ -92,7 +91,7 @@ def test_sign_in_to_a_stored_hash_of_cost_31_fails_at_once_and_holds_no_hashing_
         settings = Settings.from_env({**server.env})
         service = Service(settings)
         try:
-            service.store.add_user(User(UserId("deep-user"), "deep@example.com", deep, NOW))
+            service.parts.store.add_user(User(UserId("deep-user"), "deep@example.com", deep, NOW))
         finally:
             service.close()
         with httpx.Client(base_url=server.url, timeout=5) as client:

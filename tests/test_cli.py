@@ -12,19 +12,10 @@ import pytest
 from authgate.cli import main
 from authgate.service import Service
 from authgate.settings import Settings
+from helpers import PASSWORD
 
-PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture(autouse=True)
-def environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str) -> Path:
-    """Run every command in an empty folder with its own database, as an operator would."""
-    monkeypatch.chdir(tmp_path)
-    for name in list(os.environ):
-        if name.startswith("AUTHGATE_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AUTHGATE_DATABASE_URL", database_url)
-    return tmp_path
+# Every command runs in an empty folder with its own database, as an operator would.
+pytestmark = pytest.mark.usefixtures("environment")
 
 
 def create_user(monkeypatch: pytest.MonkeyPatch, email: str = "ada@example.com") -> int:
@@ -206,7 +197,7 @@ def test_keys_rotate_publishes_the_next_key_before_it_signs(
     assert "next" in listing
     assert "signing" in listing
     service = Service(Settings.from_env(os.environ))
-    assert service.keys.signing.kid in before  # the old key signs until the delay is over
+    assert service.parts.keys.signing.kid in before  # the old key signs until the delay is over
     service.close()
 
 
@@ -217,7 +208,7 @@ def test_keys_rotate_with_no_delay_signs_with_the_new_key_at_once(
     kid = capsys.readouterr().out.split("key ", 1)[1].split()[0]
 
     service = Service(Settings.from_env(os.environ))
-    assert service.keys.signing.kid == kid
+    assert service.parts.keys.signing.kid == kid
     service.close()
 
 
@@ -241,8 +232,8 @@ def test_serve_refuses_a_schema_that_is_behind_and_names_the_fix(
     from alembic import command
     from sqlalchemy import create_engine
 
+    from authgate.storage.engine import database_url
     from authgate.storage.schema import _config
-    from authgate.storage.tables import database_url
 
     assert main(["db", "upgrade"]) == 0
     engine = create_engine(database_url(os.environ["AUTHGATE_DATABASE_URL"]))

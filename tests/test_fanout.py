@@ -9,18 +9,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from authgate.core.announcements import Announcement, Fanout, NoFanout
 from authgate.core.store import SessionId, UserId
-from authgate.fanout import (
-    Announcement,
-    Fanout,
-    NoFanout,
-    PostgresFanout,
-    RedisFanout,
-    open_fanout,
-)
+from authgate.storage.engine import create_database_engine
+from authgate.storage.notify import PostgresFanout, RedisFanout, open_fanout
 from authgate.storage.sql import SqlStore
-from authgate.storage.tables import create_database_engine
-from conftest import new_postgres_database
+from helpers import new_postgres_database
 from services import Redis
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
@@ -129,6 +123,7 @@ def test_redis_pub_sub_carries_an_announcement(redis_server: Redis) -> None:
     assert got.sessions == [("s-1", now)]
 
 
+@pytest.mark.postgresql
 def test_postgres_listen_notify_carries_an_announcement(postgres_store: SqlStore) -> None:
     fanout = PostgresFanout(postgres_store)
 
@@ -137,6 +132,7 @@ def test_postgres_listen_notify_carries_an_announcement(postgres_store: SqlStore
     assert got.keys
 
 
+@pytest.mark.redis  # a Redis server of its own, to restart
 def test_the_redis_listener_reconnects_after_a_restart_and_asks_to_catch_up() -> None:
     server = Redis().start()
     listener, publisher = RedisFanout(server.url), RedisFanout(server.url)

@@ -25,15 +25,15 @@ import bcrypt
 import pytest
 
 from authgate.cli import main
-from authgate.core.passwords import FAST_FOR_TESTS, Passwords
-from authgate.core.store import User, UserId
-from authgate.mongo_export import (
+from authgate.core.mongo_import import (
     BCRYPT_HASH,
     MONGO_IDS,
     InvalidDocument,
     read_records,
     user_from_document,
 )
+from authgate.core.passwords import FAST_FOR_TESTS, Passwords
+from authgate.core.store import User, UserId
 from authgate.service import Service
 from authgate.settings import Settings
 
@@ -70,17 +70,6 @@ def write_lines(path: Path, lines: Sequence[dict[str, object] | str]) -> Path:
     return path
 
 
-@pytest.fixture
-def environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str) -> Path:
-    """An empty folder and database, as an operator would run the command."""
-    monkeypatch.chdir(tmp_path)
-    for name in list(os.environ):
-        if name.startswith("AUTHGATE_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AUTHGATE_DATABASE_URL", database_url)
-    return tmp_path
-
-
 @contextlib.contextmanager
 def opened_service() -> Iterator[Service]:
     """The service on the command's database, as a server process would open it."""
@@ -108,7 +97,7 @@ def counts(output: str) -> dict[str, int]:
 
 def user_count() -> int:
     with opened_service() as service:
-        return len(service.store.list_users(limit=1_000_000))
+        return len(service.parts.store.list_users(limit=1_000_000))
 
 
 # -- the command, end to end --------------------------------------------------------------
@@ -123,11 +112,11 @@ def test_imported_users_sign_in_with_their_old_password_and_are_rehashed_to_argo
     with opened_service() as service:
         for i, password in enumerate(PASSWORDS):
             email = f"user{i}@example.com"
-            before = service.store.user_by_email(email)
+            before = service.parts.store.user_by_email(email)
             assert before is not None
             assert before.password_hash == bcrypt_hash(password)  # kept as the tutorial stored it
             assert service.sign_in(email, password).claims.email == email
-            after = service.store.user_by_email(email)
+            after = service.parts.store.user_by_email(email)
             assert after is not None
             assert after.password_hash.startswith("$argon2id$")
             assert service.sign_in(email, password).claims.email == email
@@ -180,13 +169,13 @@ def test_extended_json_ids_and_dates_become_the_users_id_and_creation_time(
     run(capsys, str(write_lines(environment / "users.json", lines)))
 
     with opened_service() as service:
-        iso = service.accounts.find("iso@example.com")
+        iso = service.parts.accounts.find("iso@example.com")
         assert iso.id == str(uuid.uuid5(MONGO_IDS, "5f1a2b3c4d5e6f7a8b000001"))
         assert iso.created_at == datetime(2021, 3, 4, 5, 6, 7, 89000, tzinfo=UTC)
         long_form = datetime(2021, 2, 3, 9, 47, 58, 901000, tzinfo=UTC)
-        assert service.accounts.find("long@example.com").created_at == long_form
-        assert service.accounts.find("legacy@example.com").created_at == long_form
-        offset = service.accounts.find("offset@example.com").created_at
+        assert service.parts.accounts.find("long@example.com").created_at == long_form
+        assert service.parts.accounts.find("legacy@example.com").created_at == long_form
+        offset = service.parts.accounts.find("offset@example.com").created_at
         assert offset == datetime(2021, 3, 4, 5, 6, 7, tzinfo=UTC)
 
 
@@ -426,6 +415,7 @@ def command(*args: str) -> list[str]:
     return [sys.executable, "-m", "authgate", "users", "import", *args]
 
 
+@pytest.mark.e2e
 def test_a_killed_import_leaves_whole_batches_and_a_rerun_completes_it(
     environment: Path,
 ) -> None:
@@ -461,6 +451,7 @@ def test_a_killed_import_leaves_whole_batches_and_a_rerun_completes_it(
     assert user_count() == 500
 
 
+@pytest.mark.e2e
 def test_two_thousand_users_import_through_the_real_command_and_sign_in(
     environment: Path,
 ) -> None:
@@ -502,7 +493,7 @@ def stored_user(email: str, user_id: str) -> User:
 def test_add_users_skips_taken_ids_and_e_mails_and_returns_the_ids_it_stored(
     service: Service,
 ) -> None:
-    store = service.store
+    store = service.parts.store
     assert store.add_users([stored_user("ada@example.com", "id-ada")]) == ["id-ada"]
 
     stored = store.add_users(

@@ -11,18 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from authgate.mongo_export import MAX_DOCUMENT, MONGO_IDS, read_records
+from authgate.core.mongo_import import MAX_DOCUMENT, MONGO_IDS, read_records
 from test_import import (
     command,
     counts,
     document,
-    environment,
     opened_service,
     run,
     write_lines,
 )
-
-__all__ = ["environment"]  # the fixture, imported so pytest finds it here
 
 MIB = 1 << 20
 
@@ -53,6 +50,7 @@ def write_huge_line(path: Path, size: int) -> Path:
     return path
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_a_100_mb_line_is_one_invalid_record_read_in_bounded_memory(environment: Path) -> None:
     small = write_lines(environment / "small.json", [document("small@example.com", number=9)])
@@ -69,9 +67,9 @@ def test_a_100_mb_line_is_one_invalid_record_read_in_bounded_memory(environment:
     assert counts(out) == {"imported": 2, "already present": 0, "duplicates": 0, "invalid": 1}
     assert "line 2: invalid: line longer than 1 MiB" in out
     with opened_service() as service:
-        assert service.store.user_by_email("before@example.com") is not None
-        assert service.store.user_by_email("after@example.com") is not None
-        assert service.store.user_by_email("huge@example.com") is None
+        assert service.parts.store.user_by_email("before@example.com") is not None
+        assert service.parts.store.user_by_email("after@example.com") is not None
+        assert service.parts.store.user_by_email("huge@example.com") is None
 
 
 def records(data: bytes) -> list[tuple[int, int, str]]:
@@ -135,8 +133,8 @@ def test_ids_of_different_kinds_never_collide(
     assert status == 0
     assert counts(out) == {"imported": 2, "already present": 0, "duplicates": 0, "invalid": 0}
     with opened_service() as service:
-        y = service.accounts.find("y@example.com")
-        x = service.accounts.find("x@example.com")
+        y = service.parts.accounts.find("y@example.com")
+        x = service.parts.accounts.find("x@example.com")
         assert x.id != y.id
         assert y.id == str(uuid.uuid5(MONGO_IDS, "string:" + string_id))
 

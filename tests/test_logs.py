@@ -10,8 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from authgate.logs import REDACTED, JsonLines, Scrubbed, configure_logging, scrub
-from servers import PASSWORD, Server
+from authgate.web.logs import REDACTED, JsonLines, Scrubbed, configure_logging, scrub
+from helpers import PASSWORD
+from servers import Server
 
 JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1LTEifQ.c2lnbmF0dXJlLWJ5dGVz"
 
@@ -89,6 +90,7 @@ def test_configured_json_logging_writes_scrubbed_json_to_stderr(
     assert JWT not in entry["message"]
 
 
+@pytest.mark.e2e
 def test_a_real_server_logs_json_lines_without_tokens(tmp_path: Path) -> None:
     settings = {"AUTHGATE_LOG_FORMAT": "json", "AUTHGATE_LOG_LEVEL": "info"}
     with Server(tmp_path, settings) as server:

@@ -6,16 +6,16 @@ import pytest
 
 from authgate.errors import InvalidCredentials, RefreshTokenReused, SessionEnded
 from authgate.service import Service
-from conftest import PASSWORD
+from helpers import PASSWORD
 
 
 def sample(service: Service, name: str, **labels: str) -> float:
-    value = service.metrics.registry.get_sample_value(name, labels)
+    value = service.parts.metrics.registry.get_sample_value(name, labels)
     return 0.0 if value is None else value
 
 
 def test_sign_ins_are_counted_by_outcome(service: Service) -> None:
-    service.accounts.sign_up("ada@example.com", PASSWORD)
+    service.parts.accounts.sign_up("ada@example.com", PASSWORD)
     service.sign_in("ada@example.com", PASSWORD)
     for email in ("ada@example.com", "nobody@example.com"):
         with pytest.raises(InvalidCredentials):
@@ -28,10 +28,10 @@ def test_sign_ins_are_counted_by_outcome(service: Service) -> None:
 
 
 def test_rotations_reuse_and_ended_sessions_are_counted_apart(service: Service) -> None:
-    service.accounts.sign_up("ada@example.com", PASSWORD)
+    service.parts.accounts.sign_up("ada@example.com", PASSWORD)
     first = service.sign_in("ada@example.com", PASSWORD).refresh_token
     service.refresh(first)
-    service.clock.advance(60)  # type: ignore[attr-defined]  # the FrozenClock fixture
+    service.parts.clock.advance(60)  # type: ignore[attr-defined]  # the FrozenClock fixture
     with pytest.raises(RefreshTokenReused):
         service.refresh(first)
     with pytest.raises(SessionEnded):
@@ -44,21 +44,21 @@ def test_rotations_reuse_and_ended_sessions_are_counted_apart(service: Service) 
 
 
 def test_the_revocation_gauge_reads_the_live_set(service: Service) -> None:
-    service.accounts.sign_up("ada@example.com", PASSWORD)
+    service.parts.accounts.sign_up("ada@example.com", PASSWORD)
     signed_in = service.sign_in("ada@example.com", PASSWORD)
     assert sample(service, "authgate_revocations_in_memory") == 0
 
-    service.sessions.end(signed_in.session.id)
+    service.parts.sessions.end(signed_in.session.id)
 
     assert sample(service, "authgate_revocations_in_memory") == 1
 
 
 def test_no_label_carries_an_email_an_address_or_a_token(service: Service) -> None:
-    service.accounts.sign_up("ada@example.com", PASSWORD)
+    service.parts.accounts.sign_up("ada@example.com", PASSWORD)
     signed_in = service.sign_in("ada@example.com", PASSWORD, ip="203.0.113.9")
     service.refresh(signed_in.refresh_token, ip="203.0.113.9")
 
-    text = service.metrics.exposition().decode()
+    text = service.parts.metrics.exposition().decode()
 
     for secret in ("ada@example.com", "203.0.113.9", signed_in.refresh_token, PASSWORD):
         assert secret not in text

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.e2e  # each case is an `authgate` subprocess
+
 WITHOUT = (
     "import sys; sys.modules[{module!r}] = None; from authgate.cli import main; "
     "raise SystemExit(main(sys.argv[1:]))"

@@ -24,7 +24,13 @@ FRAMEWORKS_AND_DRIVERS = (
     "psycopg",
 )
 # The verifier reads tokens with the server's own code, and nothing else of the server.
-VERIFIER_MAY_IMPORT = ("authgate.core", "authgate.errors", "authgate.fanout", "authgate.verifier")
+# The revocation feed subscribes with the server's Redis transport (no database driver).
+VERIFIER_MAY_IMPORT = (
+    "authgate.core",
+    "authgate.errors",
+    "authgate.storage.notify",
+    "authgate.verifier",
+)
 ADAPTERS = {
     "authgate/verifier/fastapi.py": ("fastapi", "starlette"),
     "authgate/verifier/starlette.py": ("starlette",),
@@ -80,7 +86,9 @@ def test_importing_authgate_loads_no_framework_database_or_driver() -> None:
 @pytest.mark.parametrize(
     "path", sorted(SRC.joinpath("verifier").rglob("*.py")), ids=lambda p: p.name
 )
-def test_verifier_imports_only_the_core_errors_and_the_fanout_of_authgate(path: Path) -> None:
+def test_verifier_imports_only_the_core_errors_and_the_redis_transport_of_authgate(
+    path: Path,
+) -> None:
     for name in imported_modules(path):
         if name.split(".")[0] == "authgate":
             assert name.startswith(VERIFIER_MAY_IMPORT), f"{path.name} imports {name}"
@@ -136,3 +144,37 @@ def test_every_setting_is_documented_in_the_readme() -> None:
         if f"`{PREFIX}{f.name.upper()}`" not in readme
     ]
     assert missing == []
+
+
+# Routes and commands call use cases (service.py) only: the parts those are built from are
+# the wiring's (wiring.py; web/app.py and cli/app.py open it), and the rules are core's.
+ROUTES_AND_COMMANDS = sorted(
+    [*(SRC / "web" / name for name in ("routes.py", "docs.py", "page.py")), *SRC.glob("cli/*.py")]
+)
+BEHIND_THE_USE_CASES = (
+    "authgate.storage",
+    "authgate.wiring",
+    "authgate.core.sessions",
+    "authgate.core.keychain",
+    "authgate.core.users",
+    "authgate.core.guard",
+    "authgate.core.revocations",
+)
+
+
+@pytest.mark.parametrize("path", ROUTES_AND_COMMANDS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_routes_and_commands_import_use_cases_not_the_parts_behind_them(path: Path) -> None:
+    behind = [n for n in imported_modules(path) if n.startswith(BEHIND_THE_USE_CASES)]
+
+    assert behind == [], f"{path.name} imports {behind}"
+
+
+@pytest.mark.parametrize("path", ROUTES_AND_COMMANDS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_routes_and_commands_do_not_reach_through_the_service(path: Path) -> None:
+    reached = [
+        node.lineno
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Attribute) and node.attr == "parts"
+    ]
+
+    assert reached == [], f"{path.name} reaches into Service.parts on lines {reached}"

@@ -1,59 +1,32 @@
-"""The assembled service: database, keys, accounts, sessions and the guard, from Settings.
+"""The use cases: what routes and commands ask of authgate, and nothing else.
 
-The web app and the CLI both start here, so they share one idea of what the service is.
+Each method is one thing a person or an operator does (sign up, sign in, refresh, sign
+out, end a session, disable a user, rotate keys, import users…). Routes and commands call
+these only; the parts they are built from (the store, the sessions, the keychain) are
+the wiring's (wiring.py), and the rules are the domain's (core/). A new feature adds a use
+case here and a route or a command, and touches nothing else.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import logging
-import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Literal
+from datetime import datetime, timedelta
+from typing import BinaryIO, Literal
 
-from sqlalchemy.exc import OperationalError
-
+from authgate.core.announcements import Announcement
 from authgate.core.clock import Clock, utc_now
-from authgate.core.guard import Guard
-from authgate.core.keys import KeyRing, seal, unseal
-from authgate.core.passwords import RECOMMENDED, Passwords, Preset
-from authgate.core.revocations import Revocations
-from authgate.core.sessions import SessionPolicy, Sessions
-from authgate.core.store import AuditEvent, AuditLog, Session, User, UserId
+from authgate.core.keychain import Rotation
+from authgate.core.mongo_import import BATCH_SIZE, Problem, Tally, import_users
+from authgate.core.passwords import RECOMMENDED, Preset
+from authgate.core.store import AuditEvent, Session, SessionId, User, UserId
 from authgate.core.tokens import LEEWAY, AccessClaims, issue_access_token
-from authgate.core.users import Accounts
-from authgate.errors import ConfigurationError, InvalidGrant, RefreshTokenReused
-from authgate.fanout import Announcement, open_fanout
-from authgate.keychain import Keychain, Rotation
-from authgate.metrics import Metrics
+from authgate.errors import InvalidGrant, RefreshTokenReused
 from authgate.settings import Settings
-from authgate.storage.schema import schema_state, upgrade
-from authgate.storage.sql import SqlStore
-from authgate.storage.tables import create_database_engine
+from authgate.storage.schema import upgrade_database
+from authgate.wiring import Parts
 
-logger = logging.getLogger("authgate")
-
-# The purposes of server_key(), and the label each derives its key from AUTHGATE_SECRET by.
-SERVER_KEYS = {
-    "csrf": b"authgate csrf",  # HMAC(key, session id): the cookie transport's CSRF token
-}
-# Revocations committed this long before the last poll are still picked up by the next.
-POLL_OVERLAP = timedelta(seconds=5)
-
-
-class ObservedAudit:
-    """The audit log, whose every event is also shown to `observe` (the metrics)."""
-
-    def __init__(self, log: AuditLog, observe: Callable[[AuditEvent], None]) -> None:
-        self.log = log
-        self.observe = observe
-
-    def record(self, event: AuditEvent) -> None:
-        self.log.record(event)
-        self.observe(event)
+KeyState = Literal["signing", "next", "verifying", "retired", "signing (secret)"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +40,20 @@ class SignedIn:
     expires_in: int
 
 
+@dataclass(frozen=True, slots=True)
+class KeyListing:
+    """One signing key as `authgate keys list` shows it (HS keys have no times)."""
+
+    kid: str
+    alg: str
+    state: KeyState
+    created_at: datetime | None = None
+    signs_from: datetime | None = None
+    retired_at: datetime | None = None
+
+
 class Service:
-    """authgate, assembled: open it with Settings, then call it from routes or commands."""
+    """authgate's use cases over its assembled parts: open it with Settings, then call it."""
 
     def __init__(
         self,
@@ -78,66 +63,19 @@ class Service:
         preset: Preset = RECOMMENDED,
         migrate: Literal["if-empty", "never"] = "if-empty",
     ) -> None:
-        self.settings = settings
-        self.clock = clock
-        self.engine = create_database_engine(settings.database_url)
-        self.store = SqlStore(self.engine)
-        kek = settings.key_encryption_key.reveal() if settings.key_encryption_key else None
-        try:
-            with self.store.startup_lock():
-                self._check_schema(migrate)
-                if kek is not None and self.store.seal_secrets(lambda clear: seal(clear, kek)):
-                    logger.info("encrypted the keys and secrets that were stored in clear")
-                self.keychain = Keychain(
-                    self.store,
-                    algorithm=settings.algorithm,
-                    secret=settings.secret.reveal().encode() if settings.secret else None,
-                    key_encryption_key=kek,
-                    now=clock(),
-                )
-        except OperationalError as exc:
-            self.engine.dispose()
-            raise ConfigurationError(
-                f"cannot reach the database at AUTHGATE_DATABASE_URL: {_reason(exc)}"
-            ) from None
-        except BaseException:
-            self.engine.dispose()  # a refused start leaves no connection behind
-            raise
-        # Said at every server start (web/app.py), by `authgate serve` and in GET /ready.
-        self.warnings: Sequence[str] = self._warnings()
-        self.fanout = open_fanout(settings.redis_url, self.store)
-        self.metrics = Metrics()
-        self.audit = ObservedAudit(self.store, self.metrics.record)
-        self.passwords = Passwords(preset, min_length=settings.password_min_length)
-        self.accounts = Accounts(self.store, self.passwords, clock=clock, audit=self.audit)
-        self.revocations = Revocations(
-            window=settings.access_token_ttl + LEEWAY,
-            announce=lambda s, u: self.fanout.publish(Announcement(s, u)),
-        )
-        self.guard = Guard(
-            keys=self.keys,
-            issuer=settings.issuer,
-            audience=settings.audience,
-            revocations=self.revocations,
-            clock=clock,
-            capacity=settings.token_cache_size,
-            max_lifetime=settings.access_token_ttl + LEEWAY,
-            on_verify=self.metrics.verify_seconds.observe,
-        )
-        self.sessions = Sessions(
-            self.store,
-            policy=SessionPolicy(
-                lifetime=settings.refresh_token_ttl,
-                idle_timeout=settings.session_idle_timeout,
-                reuse_grace=settings.refresh_reuse_grace,
-            ),
-            revocations=self.revocations,
-            clock=clock,
-            audit=self.audit,
-        )
-        self.metrics.watch(self.metrics.revocations, lambda: len(self.revocations))
-        self._synced_at = clock() - self.revocations.window
-        self.sync_revocations()
+        self.parts = Parts(settings, clock=clock, preset=preset, migrate=migrate)
+
+    @property
+    def settings(self) -> Settings:
+        return self.parts.settings
+
+    @property
+    def warnings(self) -> Sequence[str]:
+        """Weaknesses of this configuration, said at every server start and in /ready."""
+        return self.parts.warnings
+
+    def close(self) -> None:
+        self.parts.close()
 
     # -- the guard: the hot path of every protected route ---------------------
 
@@ -147,37 +85,46 @@ class Service:
         Raises:
             InvalidToken: any reason; the subclass says which.
         """
-        return self.guard.read(token)
+        return self.parts.guard.read(token)
 
-    # -- flows --------------------------------------------------------------
+    # -- accounts -----------------------------------------------------------
+
+    def sign_up(self, email: str, password: str, *, ip: str | None = None) -> User:
+        """Raises: InvalidEmail, PasswordRejected, EmailTaken."""
+        return self.parts.accounts.sign_up(email, password, ip=ip)
 
     def sign_in(
         self, email: str, password: str, *, ip: str | None = None, user_agent: str | None = None
     ) -> SignedIn:
         """Raises: InvalidCredentials."""
-        user = self.accounts.sign_in(email, password, ip=ip)
-        session, refresh_token = self.sessions.start(user, ip=ip, user_agent=user_agent)
+        user = self.parts.accounts.sign_in(email, password, ip=ip)
+        session, refresh_token = self.parts.sessions.start(user, ip=ip, user_agent=user_agent)
         return self._signed_in(user.id, user.email, session, refresh_token)
 
-    def refresh(self, refresh_token: str, *, ip: str | None = None) -> SignedIn:
-        """Raises: InvalidGrant (SessionEnded or RefreshTokenReused)."""
-        try:
-            record, successor = self.sessions.rotate(refresh_token, ip=ip)
-        except RefreshTokenReused:
-            self.metrics.refreshes.labels("reused").inc()
-            raise
-        except InvalidGrant:
-            self.metrics.refreshes.labels("ended").inc()
-            raise
-        self.metrics.refreshes.labels("rotated").inc()
-        session = record.session
-        return self._signed_in(session.user_id, record.user_email, session, successor)
+    def account_key(self, email: str) -> str:
+        """The key failed sign-ins are counted under, whether or not the account exists."""
+        return self.parts.accounts.account_key(email)
+
+    def user(self, user_id: UserId) -> User:
+        """Raises: UnknownUser."""
+        return self.parts.accounts.get(user_id)
+
+    def find_user(self, email: str) -> User:
+        """Raises: UnknownUser."""
+        return self.parts.accounts.find(email)
+
+    def list_users(self, *, limit: int, offset: int = 0) -> Sequence[User]:
+        """Users oldest first, disabled ones included (each says so)."""
+        return self.parts.store.list_users(limit=limit, offset=offset)
 
     def disable_user(self, user_id: UserId) -> int:
         """Disable a user and end all its sessions; return how many were ended."""
-        self.accounts.set_disabled(user_id, True)
-        self.revocations.set_valid_after([(user_id, self.clock())])
-        return self.sessions.end_all(user_id, reason="user_disabled")
+        self.parts.accounts.disable(user_id)
+        return self.parts.sessions.cut_off(user_id, reason="user_disabled")
+
+    def enable_user(self, user_id: UserId) -> None:
+        """Let a disabled user sign in again."""
+        self.parts.accounts.enable(user_id)
 
     def change_password(self, user_id: UserId, new_password: str) -> int:
         """Set a new password and end every session; return how many were ended.
@@ -185,48 +132,129 @@ class Service:
         Raises:
             PasswordRejected: the password breaks the policy.
         """
-        self.accounts.change_password(user_id, new_password)
-        self.revocations.set_valid_after([(user_id, self.clock())])
-        return self.sessions.end_all(user_id, reason="password_changed")
+        self.parts.accounts.change_password(user_id, new_password)
+        return self.parts.sessions.cut_off(user_id, reason="password_changed")
 
-    def live_users(self, *, limit: int, offset: int = 0) -> Sequence[User]:
-        return self.store.list_users(limit=limit, offset=offset)
-
-    # -- what other processes did -------------------------------------------
-
-    @property
-    def keys(self) -> KeyRing:
-        """The current key ring; it changes when a rotation takes effect."""
-        return self.keychain.ring
-
-    def sync_revocations(self) -> None:
-        """Learn revocations made by other processes (the CLI, other workers)."""
-        now = self.clock()
-        since = self._synced_at - POLL_OVERLAP
-        self.revocations.learn(
-            sessions=self.store.sessions_revoked_since(since),
-            valid_after=self.store.users_valid_after_since(since),
+    def import_users(
+        self,
+        stream: BinaryIO,
+        *,
+        source: str,
+        batch_size: int = BATCH_SIZE,
+        on_problem: Callable[[Problem], None],
+        on_batch: Callable[[Tally], None],
+    ) -> Tally:
+        """Store the users of a mongoexport (core/mongo_import.py); count every record."""
+        return import_users(
+            stream,
+            self.parts.store,
+            clock=self.parts.clock,
+            audit=self.parts.audit,
+            source=source,
+            batch_size=batch_size,
+            on_problem=on_problem,
+            on_batch=on_batch,
         )
-        self.revocations.prune(now)
-        self._synced_at = now
 
-    def refresh_keys(self) -> bool:
-        """Follow rotations: a new key published, switched to, or retired. True on change."""
-        changed = self.keychain.refresh(self.clock())
-        if changed:
-            self.guard.use_keys(self.keychain.ring)
-            logger.info("signing with key %s", self.keychain.ring.signing.kid)
-        return changed
+    def audit_events(
+        self, *, user_id: UserId | None = None, limit: int = 100
+    ) -> tuple[Sequence[AuditEvent], Mapping[UserId, str]]:
+        """The newest events (of one user, or everyone's), and the e-mail of each user named.
 
-    def catch_up(self) -> None:
-        """The periodic poll: what announcements missed, and sealed successors past their window."""
-        self.sync_revocations()
-        self.refresh_keys()
-        self.sessions.forget_successors()
+        A user who is gone is named by its id.
+        """
+        events = self.parts.store.audit_events(user_id=user_id, limit=limit)
+        emails = {}
+        for named in {event.user_id for event in events if event.user_id is not None}:
+            found = self.parts.store.user_by_id(named)
+            emails[named] = found.email if found else named
+        return events, emails
 
-    def learn(self, announcement: Announcement) -> None:
-        """Apply what another process announced (cheap: no database, safe on the event loop)."""
-        self.revocations.learn(sessions=announcement.sessions, valid_after=announcement.users)
+    # -- sessions -----------------------------------------------------------
+
+    def refresh(self, refresh_token: str, *, ip: str | None = None) -> SignedIn:
+        """Raises: InvalidGrant (SessionEnded or RefreshTokenReused)."""
+        metrics = self.parts.metrics
+        try:
+            record, successor = self.parts.sessions.rotate(refresh_token, ip=ip)
+        except RefreshTokenReused:
+            metrics.refreshes.labels("reused").inc()
+            raise
+        except InvalidGrant:
+            metrics.refreshes.labels("ended").inc()
+            raise
+        metrics.refreshes.labels("rotated").inc()
+        session = record.session
+        return self._signed_in(session.user_id, record.user_email, session, successor)
+
+    def session_of(self, refresh_token: str) -> SessionId | None:
+        """The session a refresh token belongs to, used or not; None for an unknown token."""
+        return self.parts.sessions.session_of(refresh_token)
+
+    def sign_out(self, session_id: SessionId) -> bool:
+        """End one session; False when it was unknown or already over."""
+        return self.parts.sessions.end(session_id)
+
+    def sign_out_by_refresh_token(self, refresh_token: str) -> bool:
+        """End the session a refresh token belongs to; False when there is none to end."""
+        return self.parts.sessions.end_by_refresh_token(refresh_token)
+
+    def sign_out_everywhere(self, user_id: UserId) -> int:
+        """End every session of the user; return how many."""
+        return self.parts.sessions.end_all(user_id)
+
+    def end_session(self, user_id: UserId, session_id: SessionId) -> None:
+        """End one of the user's own sessions. Raises: UnknownSession."""
+        self.parts.sessions.end_for_user(user_id, session_id)
+
+    def live_sessions(self, user_id: UserId) -> Sequence[Session]:
+        """The user's sessions that can still refresh, most recently used first."""
+        return self.parts.sessions.live(user_id)
+
+    # -- keys and discovery -------------------------------------------------
+
+    def jwks(self) -> dict[str, list[dict[str, object]]]:
+        """The public signing keys (RFC 7517)."""
+        return self.parts.keys.jwks()
+
+    def discovery(self) -> dict[str, object]:
+        """OpenID Connect Discovery 1.0: where the keys and the token endpoint are."""
+        settings = self.settings
+        issuer = settings.issuer.rstrip("/")
+        return {
+            "issuer": settings.issuer,
+            "jwks_uri": f"{issuer}/.well-known/jwks.json",
+            "token_endpoint": f"{issuer}/token",
+            "userinfo_endpoint": f"{issuer}/me",
+            "grant_types_supported": ["password", "refresh_token"],
+            "response_types_supported": ["token"],
+            "subject_types_supported": ["public"],
+            "token_endpoint_auth_methods_supported": ["none"],
+            "id_token_signing_alg_values_supported": [settings.algorithm],
+            "access_token_signing_alg_values_supported": [settings.algorithm],
+        }
+
+    def list_keys(self) -> Sequence[KeyListing]:
+        """Every stored key and its state now; an HS key from the secret last."""
+        parts = self.parts
+        now, signing = parts.clock(), parts.keys.signing
+        listing = []
+        for key in parts.store.signing_keys():
+            state: KeyState
+            if key.retired_at is not None and key.retired_at <= now:
+                state = "retired"
+            elif key.kid == signing.kid:
+                state = "signing"
+            elif key.signs_from > now:
+                state = "next"
+            else:
+                state = "verifying"
+            listing.append(
+                KeyListing(key.kid, key.alg, state, key.created_at, key.signs_from, key.retired_at)
+            )
+        if parts.keychain.symmetric:
+            listing.append(KeyListing(signing.kid, signing.alg, "signing (secret)"))
+        return listing
 
     def rotate_keys(self, delay: timedelta | None = None) -> Rotation:
         """Publish the next signing key now; it signs after `delay` (the setting by default).
@@ -234,20 +262,25 @@ class Service:
         Raises:
             ConfigurationError: HS keys come from the secret and are not rotated here.
         """
-        rotation = self.keychain.rotate(
-            self.clock(),
-            delay=self.settings.key_rotation_delay if delay is None else delay,
-            token_lifetime=self.settings.access_token_ttl + LEEWAY,
+        parts = self.parts
+        rotation = parts.keychain.rotate(
+            parts.clock(),
+            delay=parts.settings.key_rotation_delay if delay is None else delay,
+            token_lifetime=parts.settings.access_token_ttl + LEEWAY,
         )
-        self.guard.use_keys(self.keychain.ring)
-        self.fanout.publish(Announcement(keys=True))
+        parts.guard.use_keys(parts.keychain.ring)
+        parts.fanout.publish(Announcement(keys=True))
         return rotation
 
-    def close(self) -> None:
-        close = getattr(self.fanout, "close", None)
-        if close is not None:
-            close()
-        self.engine.dispose()
+    # -- operations ---------------------------------------------------------
+
+    def check_ready(self) -> None:
+        """Raises whatever the database driver raises when the database does not answer."""
+        self.parts.store.ping()
+
+    def metrics(self) -> bytes:
+        """This process's Prometheus metrics, in the text exposition format."""
+        return self.parts.metrics.exposition()
 
     def _signed_in(self, user_id: UserId, email: str, session: Session, refresh: str) -> SignedIn:
         ttl = self.settings.access_token_ttl
@@ -255,66 +288,18 @@ class Service:
             subject=user_id,
             email=email,
             session_id=session.id,
-            keys=self.keys,
+            keys=self.parts.keys,
             issuer=self.settings.issuer,
             audience=self.settings.audience,
-            now=self.clock(),
+            now=self.parts.clock(),
             ttl=ttl,
         )
         return SignedIn(token, claims, refresh, session, int(ttl.total_seconds()))
 
-    def _warnings(self) -> list[str]:
-        """What an operator must hear at every start: weaknesses of this configuration."""
-        if self.settings.key_encryption_key is not None or not self.store.unsealed_secrets():
-            return []
-        return [
-            "private signing keys and server secrets are stored unencrypted in the database: "
-            "whoever reads it "
-            "can sign tokens. Set AUTHGATE_KEY_ENCRYPTION_KEY (`authgate secret` prints one); "
-            "the next start encrypts the stored keys"
-        ]
 
-    def _check_schema(self, migrate: Literal["if-empty", "never"]) -> None:
-        state = schema_state(self.engine)
-        if state == "empty" and migrate == "if-empty":
-            upgrade(self.engine)
-        elif state != "current":
-            raise ConfigurationError(
-                f"the database schema is {state} this version of authgate; "
-                "run `authgate db upgrade`"
-                if state != "ahead"
-                else "the database was migrated by a newer authgate; upgrade authgate"
-            )
+def upgrade_schema(settings: Settings) -> tuple[str, str]:
+    """Create or migrate the database schema to this version; return its state before and after.
 
-    def server_key(self, name: str) -> bytes:
-        """A 256-bit HMAC key for one purpose (`SERVER_KEYS`), the same in every process.
-
-        Derived from AUTHGATE_SECRET when it is set; otherwise generated once, stored
-        (sealed when AUTHGATE_KEY_ENCRYPTION_KEY is set) and read back by every process.
-
-        Raises:
-            ConfigurationError: the stored keys are sealed and no key-encryption key is set.
-        """
-        if self.settings.secret is not None:
-            secret = self.settings.secret.reveal().encode()
-            return hmac.new(secret, SERVER_KEYS[name], hashlib.sha256).digest()
-        kek = self.settings.key_encryption_key
-        candidate = secrets.token_bytes(32)
-        value, sealed = self.store.server_secret(
-            name,
-            candidate=seal(candidate, kek.reveal()) if kek else candidate,
-            sealed=kek is not None,
-        )
-        if not sealed:
-            return value
-        if kek is None:
-            raise ConfigurationError(
-                "the stored secrets are encrypted; set AUTHGATE_KEY_ENCRYPTION_KEY"
-            )
-        return unseal(value, kek.reveal())
-
-
-def _reason(exc: OperationalError) -> str:
-    """The driver's first line, which names the cause (refused, unknown host, bad password)."""
-    lines = str(exc.orig).strip().splitlines()
-    return lines[0] if lines else type(exc.orig).__name__
+    A use case of its own: the Service opens only a database whose schema is current.
+    """
+    return upgrade_database(settings.database_url)

@@ -18,7 +18,7 @@ from authgate.core.passwords import FAST_FOR_TESTS
 from authgate.service import Service
 from authgate.settings import Settings
 from authgate.web.app import create_app
-from conftest import PASSWORD, sign_up_and_in
+from helpers import PASSWORD, sign_up_and_in
 
 from .test_forged_tokens import EMAIL, Target
 
@@ -52,10 +52,10 @@ def shared_client(shared_app: FastAPI) -> Iterator[TestClient]:
 
 @pytest.fixture(scope="module")
 def core_target(shared_service: Service, shared_clock: FrozenClock) -> Target:
-    shared_service.accounts.sign_up(EMAIL, PASSWORD)
+    shared_service.parts.accounts.sign_up(EMAIL, PASSWORD)
     signed_in = shared_service.sign_in(EMAIL, PASSWORD)
     return Target(
-        shared_service.keys, shared_clock(), signed_in.access_token, signed_in.refresh_token
+        shared_service.parts.keys, shared_clock(), signed_in.access_token, signed_in.refresh_token
     )
 
 
@@ -64,5 +64,5 @@ def http_target(
     shared_app: FastAPI, shared_client: TestClient, shared_clock: FrozenClock
 ) -> Target:
     body = sign_up_and_in(shared_client, EMAIL, PASSWORD)
-    keys = shared_app.state.service.keys
+    keys = shared_app.state.service.parts.keys
     return Target(keys, shared_clock(), body["access_token"], body["refresh_token"])

@@ -28,7 +28,10 @@ from authgate.errors import InvalidCredentials
 from authgate.service import Service
 from authgate.settings import Settings
 from authgate.web.app import create_app
-from conftest import GENEROUS, PASSWORD
+from helpers import GENEROUS_THROTTLES, PASSWORD
+
+# Timings of the RECOMMENDED hashing preset, measured over many rounds: seconds each.
+pytestmark = pytest.mark.slow
 
 KNOWN = "ada@example.com"
 DISABLED = "grace@example.com"
@@ -108,13 +111,7 @@ PROBES = {  # a known account, tried in a way that must fail like an unknown e-m
 def trials(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str, str], Trial]]:
     """One app with the RECOMMENDED hashing preset; each (layer, probe) trial runs once."""
     folder = tmp_path_factory.mktemp("enumeration")
-    settings = Settings(
-        database_url=f"sqlite:///{folder / 'authgate.db'}",
-        throttle_sign_up=GENEROUS,
-        throttle_sign_in_ip=GENEROUS,
-        throttle_sign_in_account=GENEROUS,
-        throttle_token=GENEROUS,
-    )
+    settings = Settings(database_url=f"sqlite:///{folder / 'authgate.db'}", **GENEROUS_THROTTLES)
     app = create_app(settings)  # preset defaults to RECOMMENDED
     service: Service = app.state.service
     with TestClient(app) as client:

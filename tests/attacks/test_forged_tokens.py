@@ -30,10 +30,9 @@ from authgate.core.keys import KeyRing, SigningKey, generate_key
 from authgate.core.tokens import LEEWAY
 from authgate.errors import InvalidToken
 from authgate.service import Service
-from conftest import bearer
+from helpers import bearer
 
 EMAIL = "ada@example.com"
-PASSWORD = "correct horse battery staple"
 
 
 @dataclass(frozen=True)

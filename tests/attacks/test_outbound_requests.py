@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 
 from authgate.errors import InvalidToken
 from authgate.service import Service
-from conftest import bearer
+from helpers import bearer
 
 from .test_forged_tokens import (
     Target,
@@ -185,6 +185,7 @@ def refused_by_a_guarded_route(client: TestClient, token: str) -> bool:
     return (response.status_code, response.json().get("error")) == (401, "invalid_token")
 
 
+@pytest.mark.slow  # waits half a second for connections that must not come
 def test_the_listener_notices_a_connection(listener: Listener) -> None:
     """The control: a request to the listener's URL is seen, so silence means none was made."""
     with socket.create_connection(("127.0.0.1", int(listener.url.rsplit(":", 1)[1]))) as conn:
@@ -220,6 +221,7 @@ def test_token_naming_a_url_is_refused_by_a_guarded_route(
     assert (response.status_code, response.json()["error"]) == (401, "invalid_token")
 
 
+@pytest.mark.slow  # waits half a second for connections that must not come
 @pytest.mark.parametrize("row", ROWS)
 def test_token_naming_a_url_makes_no_outbound_request(
     row: Row,

@@ -25,7 +25,7 @@ from authgate.errors import InvalidGrant, UnknownSession
 from authgate.service import Service
 from authgate.settings import Settings
 from authgate.web.app import MAX_BODY_BYTES
-from conftest import PASSWORD, bearer, filled_from
+from helpers import PASSWORD, bearer, filled_from
 
 ADA = "ada@example.com"
 BOB = "bob@example.com"
@@ -91,7 +91,7 @@ class Core:
 
     def sign_in(self, email: str = ADA) -> Pair:
         if email not in self._users:
-            self.service.accounts.sign_up(email, PASSWORD)
+            self.service.parts.accounts.sign_up(email, PASSWORD)
             self._users.add(email)
         signed_in = self.service.sign_in(email, PASSWORD)
         return Pair(signed_in.access_token, signed_in.refresh_token)
@@ -101,13 +101,13 @@ class Core:
         return Pair(signed_in.access_token, signed_in.refresh_token)
 
     def sign_out(self, pair: Pair) -> None:
-        self.service.sessions.end(SessionId(self.service.read(pair.access).session_id))
+        self.service.parts.sessions.end(SessionId(self.service.read(pair.access).session_id))
 
     def sign_out_by_refresh_token(self, pair: Pair) -> None:
-        assert self.service.sessions.end_by_refresh_token(pair.refresh)
+        assert self.service.parts.sessions.end_by_refresh_token(pair.refresh)
 
     def sign_out_everywhere(self, pair: Pair) -> None:
-        self.service.sessions.end_all(self.user_id(pair))
+        self.service.parts.sessions.end_all(self.user_id(pair))
 
     def user_id(self, pair: Pair) -> UserId:
         return UserId(self.service.read(pair.access).subject)
@@ -475,7 +475,7 @@ def test_another_user_cannot_end_my_session_in_the_core(
     ada, bob = core.sign_in(ADA), core.sign_in(BOB)
 
     with pytest.raises(UnknownSession):
-        service.sessions.end_for_user(
+        service.parts.sessions.end_for_user(
             core.user_id(bob), SessionId(service.read(ada.access).session_id)
         )
     assert core.present(ada.refresh) == "accepted"

@@ -40,7 +40,7 @@ from authgate.core.clock import FrozenClock
 from authgate.core.passwords import FAST_FOR_TESTS
 from authgate.settings import Secret, Settings
 from authgate.web.app import create_app
-from conftest import PASSWORD, bearer
+from helpers import PASSWORD, bearer
 
 Case = schemathesis.Case[Any]
 

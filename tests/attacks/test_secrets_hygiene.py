@@ -26,8 +26,8 @@ from authgate.core.passwords import FAST_FOR_TESTS
 from authgate.service import Service
 from authgate.settings import Secret, Settings
 from authgate.web.app import create_app
-from conftest import GENEROUS, bearer
-from servers import PASSWORD, Server
+from helpers import PASSWORD, THROTTLES, bearer
+from servers import Server
 
 EMAIL = "ada@example.com"
 WRONG_PASSWORD = "not the password, but close to it"
@@ -155,7 +155,7 @@ def configured(
         dataclasses.replace(settings, refresh_reuse_grace=timedelta(0))
     )
     app = create_app(settings, clock=clock, preset=FAST_FOR_TESTS)
-    signing = app.state.service.keys.signing
+    signing = app.state.service.parts.keys.signing
     if not signing.symmetric:
         secret_values.update(pem_lines(signing.private_pem()))
     return Configured(app, settings, secret_values)
@@ -192,10 +192,7 @@ def server_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Server, dict[s
     environment = {
         "AUTHGATE_KEY_ENCRYPTION_KEY": kek,
         "AUTHGATE_REFRESH_REUSE_GRACE": "0",
-        "AUTHGATE_THROTTLE_SIGN_UP": GENEROUS,
-        "AUTHGATE_THROTTLE_SIGN_IN_IP": GENEROUS,
-        "AUTHGATE_THROTTLE_SIGN_IN_ACCOUNT": GENEROUS,
-        "AUTHGATE_THROTTLE_TOKEN": GENEROUS,
+        **THROTTLES,
     }
     with (
         Server(folder, environment) as server,
@@ -206,17 +203,19 @@ def server_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Server, dict[s
         database_url=f"sqlite:///{folder / 'authgate.db'}", key_encryption_key=Secret(kek)
     )
     service = Service(stored, migrate="never")
-    seen.update(pem_lines(service.keys.signing.private_pem()))
+    seen.update(pem_lines(service.parts.keys.signing.private_pem()))
     service.close()
     seen["AUTHGATE_KEY_ENCRYPTION_KEY"] = kek
     return server, seen
 
 
+@pytest.mark.e2e
 def test_the_server_log_shows_the_flow(server_run: tuple[Server, dict[str, str]]) -> None:
     server, _ = server_run
     assert '"POST /sign-in HTTP/1.1" 401' in server.log
 
 
+@pytest.mark.e2e
 def test_the_server_log_holds_no_password_token_key_or_secret(
     server_run: tuple[Server, dict[str, str]],
 ) -> None:

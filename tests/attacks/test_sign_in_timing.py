@@ -22,7 +22,10 @@ from fastapi.testclient import TestClient
 from authgate.service import Service
 from authgate.settings import Settings
 from authgate.web.app import create_app
-from conftest import GENEROUS, PASSWORD
+from helpers import GENEROUS_THROTTLES, PASSWORD
+
+# Timings of the RECOMMENDED hashing preset, measured over many rounds: seconds each.
+pytestmark = pytest.mark.slow
 
 IMPORTED = "imported@example.com"  # a bcrypt hash from the Node tutorial
 NATIVE = "native@example.com"  # signed up here: argon2id
@@ -37,18 +40,12 @@ TOLERANCE = 1.15  # slowest median / fastest median
 def recommended(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     """A client of an app hashing with RECOMMENDED, with an imported and a native user."""
     folder = tmp_path_factory.mktemp("timing")
-    settings = Settings(
-        database_url=f"sqlite:///{folder / 'authgate.db'}",
-        throttle_sign_up=GENEROUS,
-        throttle_sign_in_ip=GENEROUS,
-        throttle_sign_in_account=GENEROUS,
-        throttle_token=GENEROUS,
-    )
+    settings = Settings(database_url=f"sqlite:///{folder / 'authgate.db'}", **GENEROUS_THROTTLES)
     app = create_app(settings)  # preset defaults to RECOMMENDED
     service: Service = app.state.service
     tutorial_hash = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=10)).decode()
-    service.accounts.add(IMPORTED, tutorial_hash)
-    service.accounts.sign_up(NATIVE, PASSWORD)
+    service.parts.accounts.add(IMPORTED, tutorial_hash)
+    service.parts.accounts.sign_up(NATIVE, PASSWORD)
     with TestClient(app) as client:
         yield client
 

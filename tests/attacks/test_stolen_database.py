@@ -33,7 +33,7 @@ from authgate.core.passwords import FAST_FOR_TESTS
 from authgate.service import Service
 from authgate.settings import Secret, Settings
 from authgate.web.app import create_app
-from conftest import sign_up_and_in
+from helpers import sign_up_and_in
 
 GRACE = timedelta(seconds=10)
 
@@ -97,7 +97,7 @@ def test_an_old_token_and_the_database_yield_no_later_token(
     third = refresh(client, second)
     clock.advance(GRACE.total_seconds() + 1)
     fourth = refresh(client, third)
-    client.app.state.service.catch_up()  # the poll that erases what the window no longer needs
+    client.app.state.service.parts.catch_up()  # the poll erases what the window no longer needs
 
     derived = tokens_an_attacker_derives(path, first) | tokens_an_attacker_derives(path, second)
 

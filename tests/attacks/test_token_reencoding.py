@@ -32,7 +32,7 @@ from authgate.errors import InvalidToken
 from authgate.service import Service
 from authgate.settings import Settings
 from authgate.web.app import create_app
-from conftest import GENEROUS, PASSWORD, bearer, sign_up_and_in
+from helpers import GENEROUS_THROTTLES, PASSWORD, bearer, sign_up_and_in
 
 # The order n of the P-256 group (SEC 2, secp256r1): if (r, s) is a signature, so is (r, n-s).
 P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
@@ -54,10 +54,7 @@ class Scene:
 def start_scene(tmp_path_factory: pytest.TempPathFactory, algorithm: str) -> Iterator[Scene]:
     base = Settings(
         database_url=f"sqlite:///{tmp_path_factory.mktemp(algorithm) / 'authgate.db'}",
-        throttle_sign_up=GENEROUS,
-        throttle_sign_in_ip=GENEROUS,
-        throttle_sign_in_account=GENEROUS,
-        throttle_token=GENEROUS,
+        **GENEROUS_THROTTLES,
     )
     settings = dataclasses.replace(base, algorithm=algorithm)
     clock = FrozenClock(datetime(2030, 1, 1, 12, 0, tzinfo=UTC))
@@ -275,7 +272,7 @@ def test_ecdsa_twin_is_a_valid_signature_of_the_same_content(es256: Scene) -> No
     twin = ecdsa_twin(es256.revoked)
     head, payload, signature = twin.split(".")
     raw = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
-    key = es256.service.keys.signing.jwk
+    key = es256.service.parts.keys.signing.jwk
     assert isinstance(key, ECKey)
     public = key.public_key
     assert isinstance(public, ec.EllipticCurvePublicKey)

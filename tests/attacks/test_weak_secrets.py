@@ -33,7 +33,7 @@ from authgate.service import Service
 from authgate.settings import Secret, Settings
 from authgate.verifier import MAX_TOKEN_LIFETIME
 from authgate.web.app import create_app
-from conftest import PASSWORD, bearer
+from helpers import PASSWORD, bearer
 
 from .test_forged_tokens import decoded, signed_by
 
@@ -183,12 +183,12 @@ class Served:
         issued_at = claims["iat"]
         assert isinstance(issued_at, int)
         exp = issued_at + int(lifetime.total_seconds())
-        return signed_by(self.service.keys.signing, header, {**claims, "exp": exp})
+        return signed_by(self.service.parts.keys.signing, header, {**claims, "exp": exp})
 
     def verifier(self, max_token_lifetime: timedelta = MAX_TOKEN_LIFETIME) -> Verifier:
         return Verifier(
             self.service.settings.issuer,
-            keys=StaticKeys([self.service.keys.signing]),
+            keys=StaticKeys([self.service.parts.keys.signing]),
             max_token_lifetime=max_token_lifetime,
             clock=self.clock,
         )
@@ -208,7 +208,7 @@ def served(
     app = create_app(settings, clock=clock, preset=FAST_FOR_TESTS)
     with TestClient(app) as client:
         service: Service = app.state.service
-        service.accounts.sign_up("ada@example.com", PASSWORD)
+        service.parts.accounts.sign_up("ada@example.com", PASSWORD)
         signed_in = service.sign_in("ada@example.com", PASSWORD)
         yield Served(client, service, clock, signed_in.access_token)
 
@@ -264,12 +264,14 @@ def test_token_inspect_explains_a_token_living_too_long(
         monkeypatch.delenv(name)
     monkeypatch.setenv("AUTHGATE_DATABASE_URL", f"sqlite:///{tmp_path / 'authgate.db'}")
     service = Service(Settings.from_env(os.environ), preset=FAST_FOR_TESTS)
-    service.accounts.sign_up("ada@example.com", PASSWORD)
+    service.parts.accounts.sign_up("ada@example.com", PASSWORD)
     genuine = service.sign_in("ada@example.com", PASSWORD).access_token
     header, claims = (decoded(part) for part in genuine.split(".")[:2])
     assert isinstance(claims["iat"], int)
     lifetime = int((TTL + timedelta(hours=2)).total_seconds())
-    token = signed_by(service.keys.signing, header, {**claims, "exp": claims["iat"] + lifetime})
+    token = signed_by(
+        service.parts.keys.signing, header, {**claims, "exp": claims["iat"] + lifetime}
+    )
     service.close()
 
     assert main(["token", "inspect", token]) == 1

@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 
 import pytest
 
+from helpers import THROTTLES
 from servers import Server
 from services import REQUIRE_ENV
 
@@ -27,7 +28,6 @@ try:
 except ImportError:  # the test extra installs it
     sync_playwright = None
 
-GENEROUS = "1000000/minute"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",  # CI runs as root, where Chromium's sandbox cannot start
@@ -69,10 +69,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, chromium: Browser) -> Itera
     settings = {
         "AUTHGATE_COOKIE_SECURE": "false",
         "AUTHGATE_ACCESS_TOKEN_TTL": str(ACCESS_TOKEN_TTL),
-        "AUTHGATE_THROTTLE_SIGN_UP": GENEROUS,
-        "AUTHGATE_THROTTLE_SIGN_IN_IP": GENEROUS,
-        "AUTHGATE_THROTTLE_SIGN_IN_ACCOUNT": GENEROUS,
-        "AUTHGATE_THROTTLE_TOKEN": GENEROUS,
+        **THROTTLES,
     }
     with Server(tmp_path_factory.mktemp("browser"), settings) as running:
         yield running

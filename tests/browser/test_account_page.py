@@ -15,7 +15,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from servers import PASSWORD, Server
+from helpers import PASSWORD, bearer
+from servers import Server
 
 from . import ACCESS_TOKEN_TTL
 
@@ -93,10 +94,6 @@ def http(server: Server) -> Iterator[httpx.Client]:
     """A client outside the browser, for a second session and for checking effects."""
     with httpx.Client(base_url=server.url, timeout=30) as client:
         yield client
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 # -- the flow ---------------------------------------------------------------------

@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from servers import PASSWORD, Server
+from helpers import PASSWORD
+from servers import Server
 
 with contextlib.suppress(ImportError):
     from playwright.sync_api import BrowserContext, ConsoleMessage, Page, Route, expect

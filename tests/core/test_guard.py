@@ -18,10 +18,10 @@ TTL_SECONDS = 900
 
 def make_guard(service: Service, clock: FrozenClock, *, capacity: int = 10) -> Guard:
     return Guard(
-        keys=service.keys,
+        keys=service.parts.keys,
         issuer=service.settings.issuer,
         audience=service.settings.audience,
-        revocations=service.revocations,
+        revocations=service.parts.revocations,
         clock=clock,
         capacity=capacity,
     )
@@ -32,7 +32,7 @@ def mint(service: Service, clock: FrozenClock, session_id: str = "s-1") -> str:
         subject="u-1",
         email="ada@example.com",
         session_id=session_id,
-        keys=service.keys,
+        keys=service.parts.keys,
         issuer=service.settings.issuer,
         audience=service.settings.audience,
         now=clock(),
@@ -60,7 +60,7 @@ def test_a_cached_token_is_refused_once_its_session_is_revoked(
     token = mint(service, clock, session_id="s-revoked")
     guard.read(token)
 
-    service.revocations.revoke_sessions([(SessionId("s-revoked"), clock())])
+    service.parts.revocations.revoke_sessions([(SessionId("s-revoked"), clock())])
 
     with pytest.raises(RevokedToken):
         guard.read(token)
@@ -114,13 +114,13 @@ def test_revocations_of_a_fresh_set_do_not_leak_between_guards(
     """Two guards with their own revocation sets judge the same token independently."""
     token = mint(service, clock, session_id="s-x")
     other = Guard(
-        keys=service.keys,
+        keys=service.parts.keys,
         issuer=service.settings.issuer,
         audience=service.settings.audience,
-        revocations=Revocations(window=service.revocations.window),
+        revocations=Revocations(window=service.parts.revocations.window),
         clock=clock,
     )
-    service.revocations.revoke_sessions([(SessionId("s-x"), clock())])
+    service.parts.revocations.revoke_sessions([(SessionId("s-x"), clock())])
 
     assert other.read(token).session_id == "s-x"
     with pytest.raises(RevokedToken):

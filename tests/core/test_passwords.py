@@ -13,8 +13,7 @@ from authgate.core.passwords import (
     common_passwords,
 )
 from authgate.errors import InvalidCredentials, PasswordRejected
-
-PASSWORD = "correct horse battery staple"
+from helpers import PASSWORD
 
 
 @pytest.fixture(scope="module")

@@ -38,24 +38,24 @@ def open_service(settings: Settings, clock: FrozenClock) -> Iterator[OpenService
 
 
 def signed_in(service: Service, email: str = "ada@example.com") -> SignedIn:
-    service.accounts.sign_up(email, PASSWORD)
+    service.parts.accounts.sign_up(email, PASSWORD)
     return service.sign_in(email, PASSWORD)
 
 
 def test_rotation_returns_a_new_refresh_token_for_the_same_session(service: Service) -> None:
     first = signed_in(service)
 
-    record, successor = service.sessions.rotate(first.refresh_token)
+    record, successor = service.parts.sessions.rotate(first.refresh_token)
 
     assert (record.session.id, successor != first.refresh_token) == (first.session.id, True)
 
 
 def test_successor_can_be_rotated_in_turn(service: Service, clock: FrozenClock) -> None:
     first = signed_in(service)
-    _, second = service.sessions.rotate(first.refresh_token)
+    _, second = service.parts.sessions.rotate(first.refresh_token)
     clock.advance(60)
 
-    _, third = service.sessions.rotate(second)
+    _, third = service.parts.sessions.rotate(second)
 
     assert third not in (first.refresh_token, second)
 
@@ -65,10 +65,10 @@ def test_retry_inside_the_grace_window_gets_the_same_successor(
     service: Service, clock: FrozenClock, seconds_later: int
 ) -> None:
     first = signed_in(service)
-    _, successor = service.sessions.rotate(first.refresh_token)
+    _, successor = service.parts.sessions.rotate(first.refresh_token)
     clock.advance(seconds_later)
 
-    _, again = service.sessions.rotate(first.refresh_token)
+    _, again = service.parts.sessions.rotate(first.refresh_token)
 
     assert again == successor
 
@@ -77,11 +77,11 @@ def test_successor_handed_out_twice_inside_the_grace_window_still_rotates(
     service: Service, clock: FrozenClock
 ) -> None:
     first = signed_in(service)
-    service.sessions.rotate(first.refresh_token)
+    service.parts.sessions.rotate(first.refresh_token)
     clock.advance(1)
-    _, successor = service.sessions.rotate(first.refresh_token)
+    _, successor = service.parts.sessions.rotate(first.refresh_token)
 
-    _, next_token = service.sessions.rotate(successor)
+    _, next_token = service.parts.sessions.rotate(successor)
 
     assert next_token != successor
 
@@ -90,13 +90,13 @@ def test_retry_inside_the_grace_window_is_reuse_once_the_successor_was_used(
     service: Service, clock: FrozenClock
 ) -> None:
     first = signed_in(service)
-    _, successor = service.sessions.rotate(first.refresh_token)
+    _, successor = service.parts.sessions.rotate(first.refresh_token)
     clock.advance(1)
-    service.sessions.rotate(successor)
+    service.parts.sessions.rotate(successor)
     clock.advance(1)
 
     with pytest.raises(RefreshTokenReused):
-        service.sessions.rotate(first.refresh_token)
+        service.parts.sessions.rotate(first.refresh_token)
 
 
 @pytest.mark.parametrize("seconds_later", [GRACE + 1, 3600])
@@ -104,34 +104,34 @@ def test_reuse_after_the_grace_window_is_detected(
     service: Service, clock: FrozenClock, seconds_later: int
 ) -> None:
     first = signed_in(service)
-    service.sessions.rotate(first.refresh_token)
+    service.parts.sessions.rotate(first.refresh_token)
     clock.advance(seconds_later)
 
     with pytest.raises(RefreshTokenReused):
-        service.sessions.rotate(first.refresh_token)
+        service.parts.sessions.rotate(first.refresh_token)
 
 
 def test_successor_is_refused_after_reuse_was_detected(
     service: Service, clock: FrozenClock
 ) -> None:
     first = signed_in(service)
-    _, successor = service.sessions.rotate(first.refresh_token)
+    _, successor = service.parts.sessions.rotate(first.refresh_token)
     clock.advance(GRACE + 1)
     with pytest.raises(RefreshTokenReused):
-        service.sessions.rotate(first.refresh_token)
+        service.parts.sessions.rotate(first.refresh_token)
 
     with pytest.raises(SessionEnded):
-        service.sessions.rotate(successor)
+        service.parts.sessions.rotate(successor)
 
 
 def test_access_token_of_the_session_is_revoked_after_reuse_was_detected(
     service: Service, clock: FrozenClock
 ) -> None:
     first = signed_in(service)
-    service.sessions.rotate(first.refresh_token)
+    service.parts.sessions.rotate(first.refresh_token)
     clock.advance(GRACE + 1)
     with pytest.raises(RefreshTokenReused):
-        service.sessions.rotate(first.refresh_token)
+        service.parts.sessions.rotate(first.refresh_token)
 
     with pytest.raises(RevokedToken):
         service.read(first.access_token)
@@ -140,12 +140,12 @@ def test_access_token_of_the_session_is_revoked_after_reuse_was_detected(
 def test_reuse_leaves_the_users_other_sessions_alone(service: Service, clock: FrozenClock) -> None:
     first = signed_in(service)
     other = service.sign_in("ada@example.com", PASSWORD)
-    service.sessions.rotate(first.refresh_token)
+    service.parts.sessions.rotate(first.refresh_token)
     clock.advance(GRACE + 1)
     with pytest.raises(RefreshTokenReused):
-        service.sessions.rotate(first.refresh_token)
+        service.parts.sessions.rotate(first.refresh_token)
 
-    session = service.sessions.rotate(other.refresh_token)[0].session
+    session = service.parts.sessions.rotate(other.refresh_token)[0].session
 
     assert session.id == other.session.id
 
@@ -153,10 +153,10 @@ def test_reuse_leaves_the_users_other_sessions_alone(service: Service, clock: Fr
 def test_zero_grace_makes_an_immediate_retry_a_reuse(open_service: OpenService) -> None:
     service = open_service(refresh_reuse_grace=timedelta(0))
     first = signed_in(service)
-    service.sessions.rotate(first.refresh_token)
+    service.parts.sessions.rotate(first.refresh_token)
 
     with pytest.raises(RefreshTokenReused):
-        service.sessions.rotate(first.refresh_token)
+        service.parts.sessions.rotate(first.refresh_token)
 
 
 def test_session_still_refreshes_just_before_its_absolute_lifetime(
@@ -166,7 +166,7 @@ def test_session_still_refreshes_just_before_its_absolute_lifetime(
     first = signed_in(service)
     clock.advance(3599)
 
-    session = service.sessions.rotate(first.refresh_token)[0].session
+    session = service.parts.sessions.rotate(first.refresh_token)[0].session
 
     assert session.id == first.session.id
 
@@ -179,11 +179,11 @@ def test_session_ends_at_its_absolute_lifetime_however_active(
     )
     first = signed_in(service)
     clock.advance(minutes=30)
-    _, token = service.sessions.rotate(first.refresh_token)
+    _, token = service.parts.sessions.rotate(first.refresh_token)
     clock.advance(minutes=30)
 
     with pytest.raises(SessionEnded):
-        service.sessions.rotate(token)
+        service.parts.sessions.rotate(token)
 
 
 def test_session_still_refreshes_at_exactly_its_idle_timeout(
@@ -193,7 +193,7 @@ def test_session_still_refreshes_at_exactly_its_idle_timeout(
     first = signed_in(service)
     clock.advance(hours=1)
 
-    session = service.sessions.rotate(first.refresh_token)[0].session
+    session = service.parts.sessions.rotate(first.refresh_token)[0].session
 
     assert session.id == first.session.id
 
@@ -204,7 +204,7 @@ def test_session_ends_after_its_idle_timeout(open_service: OpenService, clock: F
     clock.advance(hours=1, seconds=1)
 
     with pytest.raises(SessionEnded):
-        service.sessions.rotate(first.refresh_token)
+        service.parts.sessions.rotate(first.refresh_token)
 
 
 def test_each_rotation_restarts_the_idle_timeout(
@@ -213,44 +213,44 @@ def test_each_rotation_restarts_the_idle_timeout(
     service = open_service(session_idle_timeout=timedelta(hours=1))
     first = signed_in(service)
     clock.advance(minutes=50)
-    _, token = service.sessions.rotate(first.refresh_token)
+    _, token = service.parts.sessions.rotate(first.refresh_token)
     clock.advance(minutes=50)
 
-    session = service.sessions.rotate(token)[0].session
+    session = service.parts.sessions.rotate(token)[0].session
 
     assert session.id == first.session.id
 
 
 def test_ended_session_refuses_its_refresh_token(service: Service) -> None:
     first = signed_in(service)
-    service.sessions.end(first.session.id)
+    service.parts.sessions.end(first.session.id)
 
     with pytest.raises(SessionEnded):
-        service.sessions.rotate(first.refresh_token)
+        service.parts.sessions.rotate(first.refresh_token)
 
 
 def test_end_all_ends_every_session_of_the_user(service: Service) -> None:
     first = signed_in(service)
     service.sign_in("ada@example.com", PASSWORD)
 
-    ended = service.sessions.end_all(first.session.user_id)
+    ended = service.parts.sessions.end_all(first.session.user_id)
 
-    assert (ended, service.sessions.live(first.session.user_id)) == (2, [])
+    assert (ended, service.parts.sessions.live(first.session.user_id)) == (2, [])
 
 
 @pytest.mark.parametrize("which", [0, 1])
 def test_end_all_refuses_every_refresh_token_of_the_user(service: Service, which: int) -> None:
     sign_ins = [signed_in(service), service.sign_in("ada@example.com", PASSWORD)]
-    service.sessions.end_all(sign_ins[0].session.user_id)
+    service.parts.sessions.end_all(sign_ins[0].session.user_id)
 
     with pytest.raises(SessionEnded):
-        service.sessions.rotate(sign_ins[which].refresh_token)
+        service.parts.sessions.rotate(sign_ins[which].refresh_token)
 
 
 @pytest.mark.parametrize("which", [0, 1])
 def test_end_all_revokes_every_access_token_of_the_user(service: Service, which: int) -> None:
     sign_ins = [signed_in(service), service.sign_in("ada@example.com", PASSWORD)]
-    service.sessions.end_all(sign_ins[0].session.user_id)
+    service.parts.sessions.end_all(sign_ins[0].session.user_id)
 
     with pytest.raises(RevokedToken):
         service.read(sign_ins[which].access_token)
@@ -260,17 +260,17 @@ def test_end_all_leaves_other_users_sessions_alone(service: Service) -> None:
     ada = signed_in(service, "ada@example.com")
     bob = signed_in(service, "bob@example.com")
 
-    service.sessions.end_all(ada.session.user_id)
+    service.parts.sessions.end_all(ada.session.user_id)
 
     assert service.read(bob.access_token).subject == bob.session.user_id
 
 
 def test_user_can_end_their_own_session(service: Service) -> None:
     first = signed_in(service)
-    service.sessions.end_for_user(first.session.user_id, first.session.id)
+    service.parts.sessions.end_for_user(first.session.user_id, first.session.id)
 
     with pytest.raises(SessionEnded):
-        service.sessions.rotate(first.refresh_token)
+        service.parts.sessions.rotate(first.refresh_token)
 
 
 def test_ending_another_users_session_is_an_unknown_session(service: Service) -> None:
@@ -278,26 +278,26 @@ def test_ending_another_users_session_is_an_unknown_session(service: Service) ->
     bob = signed_in(service, "bob@example.com")
 
     with pytest.raises(UnknownSession):
-        service.sessions.end_for_user(ada.session.user_id, bob.session.id)
+        service.parts.sessions.end_for_user(ada.session.user_id, bob.session.id)
 
 
 def test_another_users_session_survives_an_attempt_to_end_it(service: Service) -> None:
     ada = signed_in(service, "ada@example.com")
     bob = signed_in(service, "bob@example.com")
     with pytest.raises(UnknownSession):
-        service.sessions.end_for_user(ada.session.user_id, bob.session.id)
+        service.parts.sessions.end_for_user(ada.session.user_id, bob.session.id)
 
-    session = service.sessions.rotate(bob.refresh_token)[0].session
+    session = service.parts.sessions.rotate(bob.refresh_token)[0].session
 
     assert session.id == bob.session.id
 
 
 def test_ending_an_already_ended_session_is_an_unknown_session(service: Service) -> None:
     first = signed_in(service)
-    service.sessions.end_for_user(first.session.user_id, first.session.id)
+    service.parts.sessions.end_for_user(first.session.user_id, first.session.id)
 
     with pytest.raises(UnknownSession):
-        service.sessions.end_for_user(first.session.user_id, first.session.id)
+        service.parts.sessions.end_for_user(first.session.user_id, first.session.id)
 
 
 @pytest.mark.parametrize(
@@ -316,9 +316,9 @@ def test_ending_an_already_ended_session_is_an_unknown_session(service: Service)
 )
 def test_malformed_refresh_token_is_a_session_ended(service: Service, refresh_token: str) -> None:
     with pytest.raises(SessionEnded):
-        service.sessions.rotate(refresh_token)
+        service.parts.sessions.rotate(refresh_token)
 
 
 def test_well_formed_but_unknown_refresh_token_is_a_session_ended(service: Service) -> None:
     with pytest.raises(SessionEnded):
-        service.sessions.rotate("A" * 43)
+        service.parts.sessions.rotate("A" * 43)

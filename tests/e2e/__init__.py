@@ -1,7 +1,7 @@
 """End-to-end tests against real `authgate serve` processes: races, crashes, restarts.
 
-The shared pieces live here: throttles generous enough for a test that sends every
-request from 127.0.0.1, and read-only looks at a server's tokens and its SQLite file.
+The shared pieces live here: a client for a server on loopback, and read-only looks at a
+server's tokens and its SQLite file (throttles and the Bearer header are in tests/helpers.py).
 """
 
 from __future__ import annotations
@@ -17,14 +17,6 @@ from typing import Any
 
 import httpx
 
-GENEROUS = "1000000/minute"
-THROTTLES = {
-    "AUTHGATE_THROTTLE_SIGN_UP": GENEROUS,
-    "AUTHGATE_THROTTLE_SIGN_IN_IP": GENEROUS,
-    "AUTHGATE_THROTTLE_SIGN_IN_ACCOUNT": GENEROUS,
-    "AUTHGATE_THROTTLE_TOKEN": GENEROUS,
-}
-
 
 def http_client(url: str) -> httpx.Client:
     """A client for a server on loopback, with a generous timeout for a busy machine."""
@@ -36,10 +28,6 @@ def _tls_context() -> ssl.SSLContext:
     # The servers speak plain HTTP, but each httpx client loads the CA bundle into a context
     # of its own unless given one: ~50 ms a client, seconds for fifty on a busy machine.
     return ssl.create_default_context()
-
-
-def bearer(access_token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {access_token}"}
 
 
 def unverified_session_id(access_token: str) -> str:

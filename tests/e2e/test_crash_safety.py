@@ -19,9 +19,10 @@ import httpx
 import pytest
 
 from authgate.core.sessions import hash_refresh_token
-from servers import PASSWORD, Server
+from helpers import PASSWORD, THROTTLES
+from servers import Server
 
-from . import THROTTLES, http_client, query, unverified_session_id
+from . import http_client, query, unverified_session_id
 
 CLIENTS = 16
 CRASH_ROUNDS = 3

@@ -15,9 +15,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import new_postgres_database
-from servers import PASSWORD, Server
+from helpers import PASSWORD, new_postgres_database
+from servers import Server
 from services import Redis
+
+pytestmark = pytest.mark.postgresql  # each pair of instances shares a PostgreSQL database
 
 SLOW_POLL = "60"
 

@@ -17,11 +17,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import new_postgres_database
-from servers import PASSWORD, Server
+from helpers import PASSWORD, new_postgres_database
+from servers import Server
 from services import Redis
 
 from .test_instances import guarded, instances, sign_up_and_in
+
+pytestmark = pytest.mark.postgresql  # the instances share a PostgreSQL database
 
 DELAY = 3  # seconds between publishing the next key and signing with it
 

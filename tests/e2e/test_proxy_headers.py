@@ -14,9 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from servers import PASSWORD, Server, free_port
+from helpers import PASSWORD, THROTTLES, bearer
+from servers import Server
+from services import free_port
 
-from . import THROTTLES, bearer, http_client, query
+from . import http_client, query
 
 SPOOFED = "203.0.113.9"
 EMAIL = "proxied@example.com"

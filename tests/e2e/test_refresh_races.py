@@ -19,9 +19,10 @@ import httpx
 import pytest
 
 from authgate.core.sessions import hash_refresh_token
-from servers import PASSWORD, Server
+from helpers import PASSWORD, THROTTLES, bearer
+from servers import Server
 
-from . import THROTTLES, bearer, http_client, query, unverified_session_id
+from . import http_client, query, unverified_session_id
 
 ROUNDS = 100
 CALLERS = 50

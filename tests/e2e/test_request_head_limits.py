@@ -15,9 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from servers import PASSWORD, Server
+from helpers import PASSWORD, THROTTLES, bearer
+from servers import Server
 
-from . import THROTTLES, bearer, http_client
+from . import http_client
 
 KiB = 1024
 MiB = 1024 * KiB

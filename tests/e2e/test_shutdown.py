@@ -21,9 +21,10 @@ from pathlib import Path
 import bcrypt
 import pytest
 
-from servers import PASSWORD, Server
+from helpers import PASSWORD, THROTTLES
+from servers import Server
 
-from . import THROTTLES, http_client
+from . import http_client
 
 EMAIL = "legacy@example.com"
 SIGN_INS = 40  # twenty seconds of hashing on two threads, under the queue's limit of 64

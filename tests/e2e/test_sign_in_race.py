@@ -17,7 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from servers import PASSWORD, Server
+from helpers import PASSWORD
+from servers import Server
 from services import Redis
 
 from . import http_client, query
@@ -33,7 +34,9 @@ OTHER_THROTTLES = {
 }
 
 
-@pytest.fixture(params=["memory-one-worker", "redis-two-workers"])
+@pytest.fixture(
+    params=["memory-one-worker", pytest.param("redis-two-workers", marks=pytest.mark.redis)]
+)
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:

@@ -19,7 +19,7 @@ from authgate.core.store import UserId
 from authgate.errors import InvalidCredentials, InvalidGrant, InvalidToken
 from authgate.service import Service, SignedIn
 from authgate.settings import Settings
-from conftest import PASSWORD
+from helpers import PASSWORD
 
 TRIALS = 16
 NEW_PASSWORD = "a brand new passphrase 42"
@@ -53,7 +53,7 @@ def race(service: Service, change: Callable[[Service, UserId], object]) -> list[
     with ThreadPoolExecutor(max_workers=2) as pool:
         for trial in range(TRIALS):
             email = f"racer{trial}@example.com"
-            user = service.accounts.sign_up(email, PASSWORD)
+            user = service.parts.accounts.sign_up(email, PASSWORD)
             offset = hashing * (4.5 * trial / (TRIALS - 1) - 1.5)
             if offset < 0:
                 changing = pool.submit(change, service, user.id)
@@ -78,7 +78,7 @@ def race(service: Service, change: Callable[[Service, UserId], object]) -> list[
 def still_working(service: Service, result: SignedIn, user_id: UserId, trial: int) -> list[str]:
     """What a sign-in handed out that still works after the change returned."""
     problems = []
-    service.sync_revocations()  # what every process's poll does; a no-op when announced
+    service.parts.sync_revocations()  # what every process's poll does; a no-op when announced
     try:
         service.read(result.access_token)
         problems.append(f"trial {trial}: the access token still works")
@@ -89,7 +89,7 @@ def still_working(service: Service, result: SignedIn, user_id: UserId, trial: in
         problems.append(f"trial {trial}: the refresh token still works")
     except InvalidGrant:
         pass
-    if any(s.id == result.session.id for s in service.sessions.live(user_id)):
+    if any(s.id == result.session.id for s in service.parts.sessions.live(user_id)):
         problems.append(f"trial {trial}: the session is still live")
     return problems
 
@@ -108,10 +108,11 @@ def test_a_password_change_landing_mid_sign_in_leaves_nothing_that_works(
 
 def test_a_disabled_user_cannot_refresh_even_a_session_that_escaped(service: Service) -> None:
     """Belt and braces: refresh itself refuses a disabled user, whatever the session says."""
-    service.accounts.sign_up("ada@example.com", PASSWORD)
+    service.parts.accounts.sign_up("ada@example.com", PASSWORD)
     signed_in = service.sign_in("ada@example.com", PASSWORD)
     user_id = signed_in.session.user_id
-    service.store.set_disabled(user_id, at=service.clock())  # disabled, sessions not ended
+    # Disabled in the store alone: its sessions are not ended.
+    service.parts.store.set_disabled(user_id, at=service.parts.clock())
 
     with pytest.raises(InvalidGrant):
         service.refresh(signed_in.refresh_token)

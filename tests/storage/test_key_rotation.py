@@ -13,27 +13,27 @@ from authgate.core.tokens import LEEWAY
 from authgate.errors import UntrustedToken
 from authgate.service import Service
 from authgate.settings import Settings
-from conftest import PASSWORD
+from helpers import PASSWORD
 
 DELAY = timedelta(minutes=10)
 
 
 def token_for(service: Service, email: str = "ada@example.com") -> str:
-    if service.store.user_by_email(email) is None:
-        service.accounts.sign_up(email, PASSWORD)
+    if service.parts.store.user_by_email(email) is None:
+        service.parts.accounts.sign_up(email, PASSWORD)
     return service.sign_in(email, PASSWORD).access_token
 
 
 def test_a_rotation_publishes_the_next_key_but_keeps_signing_with_the_old(
     service: Service,
 ) -> None:
-    old = service.keys.signing.kid
+    old = service.parts.keys.signing.kid
 
     rotation = service.rotate_keys(DELAY)
 
-    assert set(service.keys.keys) == {old, rotation.kid}
-    assert {k["kid"] for k in service.keys.jwks()["keys"]} == {old, rotation.kid}
-    assert service.keys.signing.kid == old
+    assert set(service.parts.keys.keys) == {old, rotation.kid}
+    assert {k["kid"] for k in service.parts.keys.jwks()["keys"]} == {old, rotation.kid}
+    assert service.parts.keys.signing.kid == old
 
 
 def test_the_next_key_signs_once_the_delay_is_over(service: Service, clock: FrozenClock) -> None:
@@ -41,9 +41,9 @@ def test_the_next_key_signs_once_the_delay_is_over(service: Service, clock: Froz
     rotation = service.rotate_keys(DELAY)
 
     clock.advance(DELAY.total_seconds())
-    assert service.refresh_keys()
+    assert service.parts.refresh_keys()
 
-    assert service.keys.signing.kid == rotation.kid
+    assert service.parts.keys.signing.kid == rotation.kid
     assert service.read(token_for(service)).subject  # a token of the new key verifies
     assert service.read(old_token).subject  # and so does one of the old key
 
@@ -51,20 +51,20 @@ def test_the_next_key_signs_once_the_delay_is_over(service: Service, clock: Froz
 def test_the_old_key_retires_after_its_last_token_expired(
     service: Service, clock: FrozenClock, settings: Settings
 ) -> None:
-    old = service.keys.signing.kid
+    old = service.parts.keys.signing.kid
     rotation = service.rotate_keys(DELAY)
     clock.advance(DELAY.total_seconds())
-    service.refresh_keys()
+    service.parts.refresh_keys()
     last_old_token_expires = rotation.activates_at + settings.access_token_ttl
 
     assert rotation.retires_old_at > last_old_token_expires + LEEWAY
     clock.advance((rotation.retires_old_at - clock()).total_seconds() - 1)
-    assert not service.refresh_keys()  # not yet
+    assert not service.parts.refresh_keys()  # not yet
     clock.advance(1)
-    assert service.refresh_keys()
+    assert service.parts.refresh_keys()
 
-    assert old not in service.keys.keys
-    assert {k["kid"] for k in service.keys.jwks()["keys"]} == {rotation.kid}
+    assert old not in service.parts.keys.keys
+    assert {k["kid"] for k in service.parts.keys.jwks()["keys"]} == {rotation.kid}
 
 
 def test_a_token_of_a_retired_key_is_refused(service: Service, clock: FrozenClock) -> None:
@@ -73,7 +73,7 @@ def test_a_token_of_a_retired_key_is_refused(service: Service, clock: FrozenCloc
     forged_late = token_for(service)  # signed by the new key...
     service.rotate_keys(timedelta(0))  # ...which is rotated out at once
     clock.advance((rotation.retires_old_at - clock()).total_seconds() + 1)
-    service.refresh_keys()
+    service.parts.refresh_keys()
 
     with pytest.raises(UntrustedToken):
         service.read(forged_late)
@@ -85,15 +85,15 @@ def test_another_process_follows_a_rotation_on_its_next_refresh(
     other = Service(settings, clock=clock, preset=FAST_FOR_TESTS)
     try:
         rotation = service.rotate_keys(DELAY)
-        assert rotation.kid not in other.keys.keys
+        assert rotation.kid not in other.parts.keys.keys
 
-        assert other.refresh_keys()
-        assert rotation.kid in other.keys.keys
-        assert other.keys.signing.kid != rotation.kid
+        assert other.parts.refresh_keys()
+        assert rotation.kid in other.parts.keys.keys
+        assert other.parts.keys.signing.kid != rotation.kid
 
         clock.advance(DELAY.total_seconds())
-        assert other.refresh_keys()
-        assert other.keys.signing.kid == rotation.kid
+        assert other.parts.refresh_keys()
+        assert other.parts.keys.signing.kid == rotation.kid
     finally:
         other.close()
 
@@ -119,8 +119,8 @@ def test_processes_starting_together_on_an_empty_database_agree_on_one_key(
         thread.join()
     try:
         assert errors == []
-        assert len({svc.keys.signing.kid for svc in services}) == 1
-        assert len(services[0].store.signing_keys()) == 1
+        assert len({svc.parts.keys.signing.kid for svc in services}) == 1
+        assert len(services[0].parts.store.signing_keys()) == 1
     finally:
         for svc in services:
             svc.close()

@@ -18,7 +18,7 @@ NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
 @pytest.fixture
 def store(service: Service) -> SqlStore:
-    store: SqlStore = service.store
+    store: SqlStore = service.parts.store
     return store
 
 
@@ -142,21 +142,21 @@ def test_ending_a_session_twice_reports_it_was_already_ended(store: SqlStore, us
 
 
 def test_schema_is_current_once_the_service_opened_a_new_file(service: Service) -> None:
-    assert schema_state(service.engine) == "current"
+    assert schema_state(service.parts.engine) == "current"
 
 
 def test_upgrading_a_current_schema_twice_changes_nothing(
     service: Service, store: SqlStore, user: User
 ) -> None:
-    upgrade(service.engine)
-    upgrade(service.engine)
+    upgrade(service.parts.engine)
+    upgrade(service.parts.engine)
 
-    assert (schema_state(service.engine), store.user_by_id(user.id)) == ("current", user)
+    assert (schema_state(service.parts.engine), store.user_by_id(user.id)) == ("current", user)
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_sqlite_file_is_in_wal_mode(service: Service) -> None:
-    with service.engine.connect() as conn:
+    with service.parts.engine.connect() as conn:
         mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar_one()
 
     assert mode == "wal"
@@ -164,7 +164,7 @@ def test_sqlite_file_is_in_wal_mode(service: Service) -> None:
 
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_sqlite_enforces_foreign_keys(service: Service) -> None:
-    with service.engine.connect() as conn:
+    with service.parts.engine.connect() as conn:
         enabled = conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one()
 
     assert enabled == 1
@@ -215,10 +215,10 @@ def test_schema_state_reads_the_recorded_revision(
 
     from authgate.storage.schema import schema_state
 
-    with service.engine.begin() as conn:
+    with service.parts.engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = :r"), {"r": revision})
 
-    assert schema_state(service.engine) == state
+    assert schema_state(service.parts.engine) == state
 
 
 def new_session(user: User, session_id: str = "session-2") -> Session:

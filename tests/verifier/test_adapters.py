@@ -14,7 +14,7 @@ import pytest
 from authgate import SigningKey
 from servers import Server
 
-from .conftest import SignedIn, mint
+from . import SignedIn, mint
 from .sites import SITES, Site
 from .test_verifier import claims_edited, not_a_token, signature_flipped, signed_by_a_foreign_key
 

@@ -10,7 +10,7 @@ import pytest
 from authgate import SigningKey
 from servers import Server
 
-from .conftest import SignedIn, mint
+from . import SignedIn, mint
 from .sites import Site, django_site, rest_framework_site
 
 importlib.import_module(f"{__package__}.django_site")  # Django is configured before its imports

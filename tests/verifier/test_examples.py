@@ -19,9 +19,11 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from servers import Server, free_port
+from helpers import bearer
+from servers import Server
+from services import free_port
 
-from .conftest import SignedIn, bearer
+from . import SignedIn
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -10,9 +10,10 @@ from fastapi.testclient import TestClient
 
 from authgate import AccessClaims, SigningKey, StaticKeys, Verifier
 from authgate.verifier.fastapi import RequireUser
+from helpers import bearer
 from servers import Server
 
-from .conftest import bearer, mint
+from . import mint
 from .sites import Site, fastapi_site
 
 

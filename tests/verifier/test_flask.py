@@ -9,9 +9,10 @@ from flask import Flask, g
 
 from authgate import ConfigurationError, SigningKey, Verifier
 from authgate.verifier.flask import AuthGate, require_token
+from helpers import bearer
 from servers import Server
 
-from .conftest import SignedIn, bearer, mint
+from . import SignedIn, mint
 from .sites import Site, flask_site
 
 

@@ -24,7 +24,7 @@ from authgate.core.clock import FrozenClock
 from authgate.verifier.keys import MAX_DOCUMENT_BYTES
 from servers import Server
 
-from .conftest import SignedIn, sign_in, start_server
+from . import SignedIn, sign_in, start_server
 from .proxy import Proxy
 
 INTERVAL = timedelta(seconds=10)

@@ -9,10 +9,11 @@ import httpx
 import pytest
 
 from authgate import ConfigurationError, InvalidToken, RevokedToken, Verifier
-from servers import PASSWORD, Server
+from helpers import PASSWORD, bearer
+from servers import Server
 from services import Redis
 
-from .conftest import bearer, sign_in, start_server
+from . import sign_in, start_server
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 from authgate import SigningKey
 from servers import Server
 
-from .conftest import SignedIn, mint
+from . import SignedIn, mint
 from .sites import Site, starlette_site
 
 

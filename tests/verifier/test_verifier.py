@@ -30,7 +30,7 @@ from authgate.core.keys import generate_key, secret_key
 from authgate.core.tokens import LEEWAY
 from servers import Server
 
-from .conftest import SignedIn, mint
+from . import SignedIn, mint
 from .proxy import Proxy
 
 

@@ -16,25 +16,12 @@ from authgate.core.passwords import FAST_FOR_TESTS
 from authgate.service import Service
 from authgate.settings import Settings
 from authgate.web.app import create_app
-from conftest import filled_from, new_postgres_database
+from helpers import filled_from, new_postgres_database
 from services import Postgres
 
 from .helpers import FromIp, MakeClient, companion
 
 SQLITE = "sqlite:///"
-
-
-@pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A migrated SQLite database holding an RS256 signing key, made once per run.
-
-    Migrating and generating a 2048-bit RSA key is most of the cost of starting an app;
-    copying this file instead keeps the many small HTTP tests fast.
-    """
-    path = tmp_path_factory.mktemp("template") / "authgate.db"
-    start = datetime(2030, 1, 1, tzinfo=UTC)
-    Service(Settings(database_url=SQLITE + str(path)), clock=lambda: start).close()
-    return path
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ from authgate.errors import ConfigurationError
 from authgate.settings import Settings
 from authgate.web.app import create_app
 from authgate.web.page import CONTENT_SECURITY_POLICY
-from conftest import PASSWORD, bearer, sign_up_and_in
+from helpers import PASSWORD, bearer, sign_up_and_in
 
 from .helpers import companion, is_error_body, jwt_claims
 from .test_fast_path import without_fast_path

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from authgate.settings import Secret, Settings
-from conftest import bearer, sign_up_and_in
+from helpers import bearer, sign_up_and_in
 
 from .helpers import PRIVATE_JWK_MEMBERS, MakeClient, is_error_body, jwt_header
 

@@ -14,8 +14,9 @@ from authgate.core.clock import FrozenClock
 from authgate.core.passwords import FAST_FOR_TESTS
 from authgate.settings import Settings
 from authgate.web.app import create_app
-from authgate.web.fast import FastGuardedRoutes, presented_token
-from conftest import sign_up_and_in
+from authgate.web.transport import presented_token
+from authgate.web.tutorial_route import FastGuardedRoutes
+from helpers import sign_up_and_in
 
 
 def without_fast_path(app: FastAPI) -> FastAPI:
@@ -76,7 +77,7 @@ def test_the_fast_path_answers_get_test_without_the_app_behind_it(client: TestCl
 
     fast = FastGuardedRoutes(
         behind,
-        guard=client.app.state.service.guard,  # type: ignore[attr-defined]
+        guard=client.app.state.service.parts.guard,  # type: ignore[attr-defined]
         access_cookie="authgate_access",
     )
     sent: list[Message] = []

@@ -15,12 +15,11 @@ from authgate.core.clock import FrozenClock
 from authgate.core.passwords import FAST_FOR_TESTS
 from authgate.settings import Settings
 from authgate.web.app import create_app
-from conftest import PASSWORD, bearer, sign_up_and_in
+from helpers import PASSWORD, assert_refused_as_invalid_token, bearer, sign_up_and_in
 
 from .helpers import MakeClient
 
 GUARDED = ["/test", "/me"]
-INVALID_TOKEN = 'Bearer error="invalid_token"'
 
 
 @pytest.fixture
@@ -201,8 +200,7 @@ def test_guard_refuses_an_invalid_token_with_401_invalid_token(
 
     response = client.get(path, headers=bearer(presented))
 
-    assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"] == INVALID_TOKEN
+    assert_refused_as_invalid_token(response)
     assert response.json()["error"] == "invalid_token"
 
 
@@ -220,8 +218,7 @@ def test_guard_refuses_a_token_from_another_issuer(token: str, make_client: Make
 
     response = elsewhere.get("/test", headers=bearer(token))
 
-    assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"] == INVALID_TOKEN
+    assert_refused_as_invalid_token(response)
 
 
 def test_guard_refuses_a_token_for_another_audience(token: str, make_client: MakeClient) -> None:
@@ -229,5 +226,4 @@ def test_guard_refuses_a_token_for_another_audience(token: str, make_client: Mak
 
     response = elsewhere.get("/test", headers=bearer(token))
 
-    assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"] == INVALID_TOKEN
+    assert_refused_as_invalid_token(response)

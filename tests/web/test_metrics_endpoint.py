@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from conftest import PASSWORD, bearer, sign_up_and_in
+from helpers import PASSWORD, bearer, sign_up_and_in
 
 from .helpers import MakeClient
 

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from authgate.service import Service
 from authgate.web.pacing import HALF_LIFE, HEADROOM, Pacer
-from conftest import PASSWORD
+from helpers import PASSWORD
 
 IMPORTED = "imported@example.com"
 NATIVE = "native@example.com"
@@ -30,29 +30,29 @@ def test_the_costliest_bcrypt_hash_is_found_up_to_the_cost_still_checked(
     service: Service,
 ) -> None:
     cheap, costly = bcrypt_hash(PASSWORD, 4), bcrypt_hash(PASSWORD, 5)
-    service.accounts.add("cheap@example.com", cheap)
-    service.accounts.add("costly@example.com", costly)
-    service.accounts.add("hostile@example.com", "$2b$31$" + costly[7:])  # never computed
-    service.accounts.sign_up(NATIVE, PASSWORD)
+    service.parts.accounts.add("cheap@example.com", cheap)
+    service.parts.accounts.add("costly@example.com", costly)
+    service.parts.accounts.add("hostile@example.com", "$2b$31$" + costly[7:])  # never computed
+    service.parts.accounts.sign_up(NATIVE, PASSWORD)
 
-    assert service.store.costliest_bcrypt_hash(at_most=14) == costly
-    assert service.store.costliest_bcrypt_hash(at_most=4) == cheap
+    assert service.parts.store.costliest_bcrypt_hash(at_most=14) == costly
+    assert service.parts.store.costliest_bcrypt_hash(at_most=4) == cheap
 
 
 def test_a_store_without_bcrypt_hashes_has_no_costliest(service: Service) -> None:
-    service.accounts.sign_up(NATIVE, PASSWORD)
+    service.parts.accounts.sign_up(NATIVE, PASSWORD)
 
-    assert service.store.costliest_bcrypt_hash(at_most=14) is None
+    assert service.parts.store.costliest_bcrypt_hash(at_most=14) is None
 
 
 def test_calibration_covers_a_stored_bcrypt_hash(service: Service) -> None:
     """The service hashes with FAST_FOR_TESTS: argon2id alone sets a floor of microseconds."""
     argon2_only = Pacer()
-    argon2_only.calibrate(service.passwords, service.store)
-    service.accounts.add(IMPORTED, bcrypt_hash(PASSWORD, 10))
+    argon2_only.calibrate(service.parts.passwords, service.parts.store)
+    service.parts.accounts.add(IMPORTED, bcrypt_hash(PASSWORD, 10))
     with_bcrypt = Pacer()
 
-    with_bcrypt.calibrate(service.passwords, service.store)
+    with_bcrypt.calibrate(service.parts.passwords, service.parts.store)
 
     assert with_bcrypt.floor > 10 * argon2_only.floor
 
@@ -80,6 +80,7 @@ def test_a_slow_failed_check_raises_the_floor_and_the_raise_halves_every_minute(
     assert pacer.floor == pytest.approx(raised / 2)
 
 
+@pytest.mark.slow  # a failed sign-in here waits out a real 1.25 s floor
 def test_a_successful_sign_in_does_not_wait_for_the_floor(app: FastAPI, client: TestClient) -> None:
     assert client.post("/sign-up", json={"email": NATIVE, "password": PASSWORD}).status_code == 201
     pacer: Pacer = app.state.pacer

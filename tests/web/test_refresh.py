@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from authgate.core.clock import FrozenClock
-from conftest import PASSWORD, bearer, sign_up_and_in
+from helpers import PASSWORD, assert_refused_as_invalid_token, bearer, sign_up_and_in
 
 from .helpers import RETRY_AFTER_SECONDS, MakeClient, jwt_claims
 
@@ -297,8 +297,7 @@ def test_refresh_reuse_after_the_grace_window_revokes_the_sessions_access_tokens
 
     response = client.get("/test", headers=bearer(access_token))
 
-    assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+    assert_refused_as_invalid_token(response)
 
 
 def test_refresh_reuse_leaves_the_users_other_sessions_alone(

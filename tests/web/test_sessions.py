@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from authgate.core.clock import FrozenClock
-from conftest import PASSWORD, bearer, sign_up_and_in
+from helpers import INVALID_TOKEN, PASSWORD, assert_refused_as_invalid_token, bearer, sign_up_and_in
 
 from .helpers import jwt_claims
 
@@ -148,8 +148,7 @@ def test_deleting_a_session_refuses_its_access_token_on_the_next_request(
 
     response = client.get("/test", headers=bearer(phone["access_token"]))
 
-    assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+    assert_refused_as_invalid_token(response)
 
 
 def test_deleting_a_session_ends_its_refresh_token(
@@ -224,7 +223,7 @@ def test_deleting_another_users_session_leaves_it_working(
     ("headers", "challenge"),
     [
         pytest.param({}, "Bearer", id="no-token"),
-        pytest.param(bearer("garbage"), 'Bearer error="invalid_token"', id="garbage-token"),
+        pytest.param(bearer("garbage"), INVALID_TOKEN, id="garbage-token"),
     ],
 )
 def test_sessions_routes_need_a_valid_bearer_token(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from conftest import PASSWORD, sign_up_and_in
+from helpers import PASSWORD, sign_up_and_in
 from services import Redis, free_port
 
 from .helpers import RETRY_AFTER_SECONDS, MakeClient

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from authgate.core.clock import FrozenClock
 from authgate.settings import Settings
-from conftest import PASSWORD, bearer, sign_up_and_in
+from helpers import PASSWORD, bearer, sign_up_and_in
 
 from .helpers import RETRY_AFTER_SECONDS, FromIp, MakeClient, jwt_claims, jwt_header
 
@@ -357,7 +357,7 @@ BCRYPT_PREFIXES = [
 def add_bcrypt_user(app: FastAPI, prefix: str) -> None:
     """Store a user as the Node tutorial did: a bcrypt hash, under `prefix`."""
     hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()
-    app.state.service.accounts.add(LEGACY, prefix + hashed.removeprefix("$2b$"))
+    app.state.service.parts.accounts.add(LEGACY, prefix + hashed.removeprefix("$2b$"))
 
 
 @pytest.mark.parametrize("prefix", BCRYPT_PREFIXES)
@@ -377,7 +377,9 @@ def test_sign_in_rehashes_a_legacy_bcrypt_hash_to_argon2id(
 
     sign_in(client, LEGACY)
 
-    assert app.state.service.store.user_by_email(LEGACY).password_hash.startswith("$argon2id$")
+    assert app.state.service.parts.store.user_by_email(LEGACY).password_hash.startswith(
+        "$argon2id$"
+    )
 
 
 def test_sign_in_keeps_a_legacy_hash_after_a_wrong_password(
@@ -387,7 +389,7 @@ def test_sign_in_keeps_a_legacy_hash_after_a_wrong_password(
 
     sign_in(client, LEGACY, WRONG)
 
-    assert app.state.service.store.user_by_email(LEGACY).password_hash.startswith("$2b$")
+    assert app.state.service.parts.store.user_by_email(LEGACY).password_hash.startswith("$2b$")
 
 
 def test_sign_in_still_accepts_the_password_after_the_rehash(
@@ -405,7 +407,7 @@ def test_sign_in_refuses_a_1025_char_password_that_bcrypt_would_truncate_to_the_
     """bcrypt reads 72 bytes; the length limit must hold before any hash is consulted."""
     password = "p" * 72
     hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(4)).decode()
-    app.state.service.accounts.add(LEGACY, hashed)
+    app.state.service.parts.accounts.add(LEGACY, hashed)
 
     assert sign_in(client, LEGACY, password + "x" * (1025 - 72)) == 401
 

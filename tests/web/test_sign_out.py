@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import PASSWORD, bearer, sign_up_and_in
+from helpers import INVALID_TOKEN, PASSWORD, assert_refused_as_invalid_token, bearer, sign_up_and_in
 
 EMAIL = "ada@example.com"
-INVALID_TOKEN = 'Bearer error="invalid_token"'
 
 
 @pytest.fixture
@@ -48,8 +47,7 @@ def test_sign_out_refuses_the_access_token_on_the_next_request(
 
     response = client.get("/test", headers=bearer(phone["access_token"]))
 
-    assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"] == INVALID_TOKEN
+    assert_refused_as_invalid_token(response)
 
 
 def test_sign_out_with_a_bearer_token_ends_the_sessions_refresh_token(
@@ -167,8 +165,7 @@ def test_sign_out_with_an_invalid_bearer_token_and_no_refresh_token_answers_401(
 ) -> None:
     response = client.post("/sign-out", headers=bearer("garbage"))
 
-    assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"] == INVALID_TOKEN
+    assert_refused_as_invalid_token(response)
 
 
 @pytest.mark.parametrize(
@@ -221,8 +218,7 @@ def test_sign_out_all_refuses_every_sessions_access_token(
 
     response = client.get("/test", headers=bearer(signed_in["access_token"]))
 
-    assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"] == INVALID_TOKEN
+    assert_refused_as_invalid_token(response)
 
 
 @pytest.mark.parametrize("session", ["phone", "laptop"])

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from authgate.core.clock import FrozenClock
-from conftest import PASSWORD
+from helpers import PASSWORD
 
 from .helpers import RETRY_AFTER_SECONDS, FromIp, MakeClient, is_error_body
 

@@ -13,14 +13,14 @@ import pytest
 
 from authgate.errors import Throttled
 from authgate.settings import Settings
-from authgate.web.throttle import Throttle
+from authgate.web.throttle import Throttle, rates
 from services import Redis
 
 ACCOUNT = "ada@example.com"
 Scenario = Callable[[Throttle], Awaitable[None]]
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
 def redis_url(request: pytest.FixtureRequest) -> str | None:
     if request.param == "memory":
         return None
@@ -31,7 +31,7 @@ def redis_url(request: pytest.FixtureRequest) -> str | None:
 
 def run(scenario: Scenario, *, limit: str, redis_url: str | None) -> None:
     async def main() -> None:
-        throttle = Throttle(Settings(redis_url=redis_url, throttle_sign_in_account=limit))
+        throttle = Throttle(rates(Settings(throttle_sign_in_account=limit)), redis_url=redis_url)
         try:
             await scenario(throttle)
         finally:
@@ -62,6 +62,7 @@ def test_a_refunded_attempt_leaves_the_whole_limit(redis_url: str | None) -> Non
     run(scenario, limit="2/minute", redis_url=redis_url)
 
 
+@pytest.mark.slow  # sleeps past a real one-second window
 def test_a_refund_after_its_window_ended_adds_nothing_to_the_next(redis_url: str | None) -> None:
     async def scenario(throttle: Throttle) -> None:
         await throttle.hit("sign_in_account", ACCOUNT)

@@ -26,7 +26,7 @@ BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
 BCRYPT_MAX_BYTES = 72  # bcrypt reads no further; Node's bcrypt silently truncated here
 # Each step of bcrypt's cost doubles its work: 14 takes about a second of one core, 31 takes
 # days. A stored hash above this is refused, never computed, so it cannot hold a hashing
-# thread; imports refuse such hashes too (mongo_export.py).
+# thread; imports refuse such hashes too (core/mongo_import.py).
 BCRYPT_MAX_COST = 14
 BCRYPT_COST = re.compile(r"\$2[aby]\$([0-9]{2})\$")
 

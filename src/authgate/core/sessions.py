@@ -200,6 +200,15 @@ class Sessions:
         self.audit.record(AuditEvent(reason, at=now, user_id=user_id))
         return len(ended)
 
+    def cut_off(self, user_id: UserId, *, reason: str) -> int:
+        """End every session of a user whose credentials changed (disabled, new password).
+
+        Access tokens issued before now are refused at once, and no session started before
+        now refreshes again, in any process; return how many sessions were ended.
+        """
+        self.revocations.set_valid_after([(user_id, self.clock())])
+        return self.end_all(user_id, reason=reason)
+
     def end_for_user(self, user_id: UserId, session_id: SessionId) -> None:
         """End one of the user's own live sessions.
 

@@ -136,15 +136,18 @@ class Accounts:
             raise UnknownUser
         return user
 
-    def set_disabled(self, user_id: UserId, disabled: bool) -> None:
-        """Disable or re-enable a user. Ending its sessions is the caller's next step."""
+    def disable(self, user_id: UserId) -> None:
+        """Refuse the user's sign-ins and tokens from now on; its sessions end next (Service)."""
         now = self.clock()
-        self.store.set_disabled(user_id, at=now if disabled else None)
-        if disabled:
-            self.store.set_valid_after(user_id, now)
-        self.audit.record(
-            AuditEvent("user_disabled" if disabled else "user_enabled", at=now, user_id=user_id)
-        )
+        self.store.set_disabled(user_id, at=now)
+        self.store.set_valid_after(user_id, now)
+        self.audit.record(AuditEvent("user_disabled", at=now, user_id=user_id))
+
+    def enable(self, user_id: UserId) -> None:
+        """Let a disabled user sign in again (tokens from before the disable stay refused)."""
+        now = self.clock()
+        self.store.set_disabled(user_id, at=None)
+        self.audit.record(AuditEvent("user_enabled", at=now, user_id=user_id))
 
     def change_password(self, user_id: UserId, new_password: str) -> None:
         """Set a new password and the user's valid-after instant.

@@ -55,3 +55,20 @@ def upgrade(engine: Engine) -> None:
     from alembic import command
 
     command.upgrade(_config(engine), "head")
+
+
+def upgrade_database(url: str) -> tuple[SchemaState, SchemaState]:
+    """Migrate the database at `url` under the startup lock; return its state before and after.
+
+    Servers starting meanwhile wait for it, as they wait for each other.
+    """
+    from authgate.storage.engine import create_database_engine, startup_lock
+
+    engine = create_database_engine(url)
+    try:
+        with startup_lock(engine):
+            before = schema_state(engine)
+            upgrade(engine)
+        return before, schema_state(engine)
+    finally:
+        engine.dispose()

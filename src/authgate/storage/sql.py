@@ -1,18 +1,21 @@
-"""SqlStore: the core's store Protocols over SQLAlchemy Core (tables in storage/tables.py)."""
+"""SqlStore: the core's store Protocols over SQLAlchemy Core (tables in storage/tables.py).
+
+Why one module of about 500 lines: SqlStore is one object, because the four Protocols it
+implements (UserStore, SessionStore, KeyStore, AuditLog) share one engine and, on SQLite,
+one write lock that must serialise all of them. Its sections follow the Protocols.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, func, insert, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, Row, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from authgate.core.store import (
@@ -26,6 +29,7 @@ from authgate.core.store import (
 )
 from authgate.core.users import email_key
 from authgate.errors import EmailTaken
+from authgate.storage.engine import dialect_of, insert_or_skip, lock_table
 from authgate.storage.tables import (
     audit_events,
     refresh_tokens,
@@ -34,9 +38,6 @@ from authgate.storage.tables import (
     signing_keys,
     users,
 )
-
-# pg_advisory_lock key for startup: any fixed 64-bit number; this one spells "authgate".
-STARTUP_LOCK = int.from_bytes(b"authgate", "big") >> 1
 
 
 class SqlStore:
@@ -48,7 +49,7 @@ class SqlStore:
         # the hand-off is immediate, rather than in SQLite's busy handler, which sleeps in
         # growing steps: 16 threads rotating refresh tokens measured 265/s that way and
         # several times more with the lock. Other processes still meet the busy timeout.
-        self._write_lock = threading.Lock() if engine.dialect.name == "sqlite" else None
+        self._write_lock = threading.Lock() if dialect_of(engine) == "sqlite" else None
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -91,8 +92,7 @@ class SqlStore:
         if not new_users:
             return []
         # INSERT … ON CONFLICT DO NOTHING: a taken id or e-mail key skips that row alone.
-        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(users).on_conflict_do_nothing().returning(users.c.id)
+        statement = insert_or_skip(self.engine, users).returning(users.c.id)
         rows = [
             {
                 "id": user.id,
@@ -352,7 +352,7 @@ class SqlStore:
             signing_keys.c.alg == key.alg, signing_keys.c.retired_at.is_(None)
         )
         with self._write() as conn:
-            self._lock_table(conn, "signing_keys")
+            lock_table(conn, "signing_keys")
             if conn.execute(live.limit(1)).first() is not None:
                 return False
             conn.execute(insert(signing_keys).values(**_key_values(key)))
@@ -360,7 +360,7 @@ class SqlStore:
 
     def add_next_signing_key(self, key: StoredKey, *, retire_others_at: datetime) -> None:
         with self._write() as conn:
-            self._lock_table(conn, "signing_keys")
+            lock_table(conn, "signing_keys")
             conn.execute(
                 update(signing_keys)
                 .where(
@@ -374,7 +374,7 @@ class SqlStore:
     def server_secret(self, name: str, *, candidate: bytes, sealed: bool) -> tuple[bytes, bool]:
         query = select(server_secrets).where(server_secrets.c.name == name)
         with self._write() as conn:
-            self._lock_table(conn, "server_secrets")
+            lock_table(conn, "server_secrets")
             row = conn.execute(query).first()
             if row is None:
                 conn.execute(
@@ -401,7 +401,7 @@ class SqlStore:
                 (signing_keys, signing_keys.c.kid, signing_keys.c.material),
                 (server_secrets, server_secrets.c.name, server_secrets.c.value),
             ):
-                self._lock_table(conn, table.name)
+                lock_table(conn, table.name)
                 clear = conn.execute(select(name, value).where(table.c.sealed.is_(False))).all()
                 for row_name, row_value in clear:
                     conn.execute(
@@ -411,46 +411,6 @@ class SqlStore:
                     )
                 sealed += len(clear)
         return sealed
-
-    def _lock_table(self, conn: Connection, table: str) -> None:
-        """Serialise check-then-insert across processes (SQLite's BEGIN IMMEDIATE already does).
-
-        SHARE ROW EXCLUSIVE conflicts with itself and with writes, not with plain reads.
-        """
-        if self.engine.dialect.name == "postgresql":
-            conn.execute(text(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE"))
-
-    @contextmanager
-    def startup_lock(self) -> Iterator[None]:
-        """Hold off other processes starting on this database (migrations, first keys).
-
-        PostgreSQL: a session advisory lock. SQLite: flock() on a `.lock` file beside the
-        database. Never on the database file itself: closing any descriptor of that file
-        drops the POSIX locks SQLite holds on it in this process (sqlite.org/howtocorrupt).
-        """
-        if self.engine.dialect.name == "sqlite":
-            with _file_lock(self.engine.url.database):
-                yield
-            return
-        if self.engine.dialect.name != "postgresql":
-            yield
-            return
-        with self.engine.connect() as conn:
-            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": STARTUP_LOCK})
-            conn.commit()
-            try:
-                yield
-            finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": STARTUP_LOCK})
-                conn.commit()
-
-    def notify(self, channel: str, payload: str) -> None:
-        """PostgreSQL NOTIFY: delivered to every listener when this transaction commits."""
-        with self.engine.connect() as conn, conn.begin():
-            conn.execute(
-                text("SELECT pg_notify(:channel, :payload)"),
-                {"channel": channel, "payload": payload},
-            )
 
     # -- audit --------------------------------------------------------------
 
@@ -485,25 +445,6 @@ class SqlStore:
                 )
                 for row in conn.execute(query)
             ]
-
-
-@contextmanager
-def _file_lock(database: str | None) -> Iterator[None]:
-    if not database or database == ":memory:" or database.startswith("file:"):
-        yield
-        return
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: `authgate serve` still opens the database first
-        yield
-        return
-    descriptor = os.open(database + ".lock", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    with os.fdopen(descriptor, "ab") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _key_values(key: StoredKey) -> dict[str, Any]:

@@ -1,25 +1,18 @@
-"""The schema as SQLAlchemy tables, their column types, and the engine for a database URL.
+"""The schema as SQLAlchemy tables, and the column types that hide secrets and keep UTC.
 
-SQLite runs in WAL mode with `synchronous=NORMAL`: a committed transaction survives a
-crash of the process. Write transactions start with BEGIN IMMEDIATE, so concurrent
-writers queue on the busy timeout instead of failing on a lock upgrade.
+The engine, its dialect's ways and its startup lock are in storage/engine.py.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import stat
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import (
     Boolean,
     Column,
-    Connection,
     DateTime,
     Dialect,
-    Engine,
     ForeignKey,
     Index,
     Integer,
@@ -29,15 +22,8 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
-    create_engine,
-    event,
-    make_url,
     text,
 )
-from sqlalchemy.engine import URL
-from sqlalchemy.exc import ArgumentError
-
-from authgate.errors import ConfigurationError
 
 logger = logging.getLogger("authgate")
 
@@ -179,91 +165,3 @@ audit_events = Table(
     Column("detail", Text),
     Index("ix_audit_events_user_id", "user_id"),
 )
-
-
-# The files SQLite and authgate keep beside a database file.
-SIDE_FILES = ("-wal", "-shm", "-journal", ".lock")
-
-
-def keep_private(database: str) -> None:
-    """Create the SQLite file readable by its owner only (0600), and tighten what is not.
-
-    It holds password hashes, refresh-token hashes and, unless a key-encryption key is
-    set, private keys. SQLite creates its -wal, -shm and -journal files with the mode of
-    the database file, so creating that one 0600, whatever the umask, covers them; files
-    left by an older version are tightened, loudly.
-    """
-    os.close(os.open(database, os.O_RDWR | os.O_CREAT, 0o600))
-    for path in (database, *(database + suffix for suffix in SIDE_FILES)):
-        try:
-            mode = stat.S_IMODE(os.stat(path).st_mode)
-        except FileNotFoundError:
-            continue
-        if mode & 0o077:
-            os.chmod(path, 0o600)
-            logger.warning("%s was readable by others (%o); made it owner-only (600)", path, mode)
-
-
-# The forms hosting providers hand out, and the driver authgate uses for each.
-POSTGRES_SCHEMES = {"postgres": "postgresql+psycopg", "postgresql": "postgresql+psycopg"}
-# Connections each process keeps: its database threads (web/app.py) plus the CLI's one.
-POOL_SIZE = 8
-
-
-def database_url(url: str) -> URL:
-    """Parse `url`; a plain `postgresql://` or `postgres://` URL gets the psycopg 3 driver.
-
-    Raises:
-        ConfigurationError: not a database URL.
-    """
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        raise ConfigurationError("AUTHGATE_DATABASE_URL is not a database URL") from None
-    driver = POSTGRES_SCHEMES.get(parsed.drivername)
-    return parsed.set(drivername=driver) if driver else parsed
-
-
-def create_database_engine(url: str) -> Engine:
-    """An engine for `url`: SQLite set up for WAL and explicit transactions, or a pool."""
-    parsed = database_url(url)
-    # hide_parameters: bound values (password hashes, key material) never reach SQL logs.
-    if parsed.get_backend_name() != "sqlite":
-        return create_engine(
-            parsed,
-            pool_size=POOL_SIZE,
-            max_overflow=POOL_SIZE,
-            pool_pre_ping=True,
-            pool_recycle=1800,
-            hide_parameters=True,
-        )
-    if (
-        parsed.database
-        and parsed.database != ":memory:"
-        and not parsed.database.startswith("file:")
-    ):
-        keep_private(parsed.database)
-    engine = create_engine(
-        parsed, hide_parameters=True, connect_args={"check_same_thread": False, "timeout": 30}
-    )
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: object) -> None:
-        # Let SQLAlchemy's "begin" event, below, start every transaction itself.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        for pragma in (
-            "journal_mode=WAL",
-            "synchronous=NORMAL",
-            "foreign_keys=ON",
-            "busy_timeout=30000",
-        ):
-            cursor.execute(f"PRAGMA {pragma}")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: Connection) -> None:
-        immediate = connection.get_execution_options().get("sqlite_write", False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-    return engine

@@ -2,7 +2,7 @@
 
 A server that ends a session (sign-out, a revoked or stolen refresh token) or all of a
 user's tokens (sign-out everywhere, a disabled user, a new password) publishes it on the
-Redis channel `authgate_revocations` (see `authgate.fanout`). A Verifier given the same
+Redis channel `authgate_revocations` (see `authgate.storage.notify`). A Verifier given the same
 Redis URL subscribes in a background thread and refuses those tokens from then on.
 
 Delay: milliseconds while the subscription is connected. A message published while it is
@@ -17,10 +17,11 @@ import asyncio
 import contextlib
 import threading
 
+from authgate.core.announcements import Announcement
 from authgate.core.clock import Clock, utc_now
 from authgate.core.revocations import Revocations
 from authgate.errors import ConfigurationError
-from authgate.fanout import Announcement, RedisFanout
+from authgate.storage.notify import RedisFanout
 
 
 class RevocationFeed:
@@ -32,7 +33,7 @@ class RevocationFeed:
 
     def __init__(self, redis_url: str, revocations: Revocations, *, clock: Clock = utc_now):
         try:
-            self._fanout = RedisFanout(redis_url)
+            self._fanout = RedisFanout(redis_url, clock=clock)
         except ImportError:
             raise ConfigurationError(
                 "a revocation feed needs redis-py: pip install 'authgate[redis]'"

@@ -4,6 +4,9 @@ RemoteKeys keeps the JWK Set as long as HTTP caching allows (RFC 9111: Cache-Con
 max-age, no-store and no-cache, Age, Expires, ETag revalidation), fetches it again at once
 when a token names a key it does not hold, never more often than once per
 `refetch_interval`, and keeps the keys it has when a fetch fails.
+
+Why one module of about 300 lines: the HTTP caching rules and the refetch limit act on
+the same cached state under one lock.
 """
 
 from __future__ import annotations

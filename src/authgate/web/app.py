@@ -14,26 +14,26 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from authgate.core.announcements import Announcement
 from authgate.core.clock import Clock, utc_now
 from authgate.core.passwords import RECOMMENDED, Preset
-from authgate.fanout import Announcement
-from authgate.logs import configure_logging
 from authgate.service import Service
 from authgate.settings import Settings
+from authgate.storage.engine import database_threads
 from authgate.web.cookies import Cookies
 from authgate.web.csrf import Csrf, csrf_key
 from authgate.web.docs import docs
 from authgate.web.errors import error_response, install_error_handlers
-from authgate.web.fast import FastGuardedRoutes
+from authgate.web.logs import configure_logging
 from authgate.web.pacing import Pacer
 from authgate.web.page import page
 from authgate.web.pools import WorkPool
 from authgate.web.routes import router
-from authgate.web.throttle import Throttle
+from authgate.web.throttle import Throttle, rates
+from authgate.web.tutorial_route import FastGuardedRoutes
+from authgate.wiring import Parts
 
 MAX_BODY_BYTES = 1024 * 1024
-# SQLite work is CPU under the GIL: one thread beats many (see web/pools.py).
-DATABASE_THREADS = {"sqlite": 1}
 logger = logging.getLogger("authgate")
 
 
@@ -42,6 +42,7 @@ def create_app(
 ) -> FastAPI:
     """Build the app; the database and keys are opened here, so bad settings fail now."""
     service = Service(settings, clock=clock, preset=preset)
+    parts = service.parts  # the wiring: what the app's machinery runs on, never its routes
     for warning in service.warnings:
         logger.warning("%s", warning)
     cookies = Cookies(secure=settings.cookie_secure, same_site=settings.cookie_samesite)
@@ -57,12 +58,12 @@ def create_app(
         # can wait for the one under way before the database closes.
         sync = WorkPool(name="sync", workers=1, queue=8)
         tasks = [
-            asyncio.create_task(_catch_up(service, sync)),
-            asyncio.create_task(_listen(service, sync)),
+            asyncio.create_task(_catch_up(parts, sync)),
+            asyncio.create_task(_listen(parts, sync)),
         ]
         try:
             # Before serving: a failed sign-in waits out the costliest check (web/pacing.py).
-            await app.state.hashing.run(app.state.pacer.calibrate, service.passwords, service.store)
+            await app.state.hashing.run(app.state.pacer.calibrate, parts.passwords, parts.store)
             yield
         finally:
             for task in tasks:
@@ -88,7 +89,9 @@ def create_app(
     )
     app.state.service = service
     app.state.throttle = Throttle(
-        settings, refused=lambda rule: service.metrics.throttled.labels(rule).inc()
+        rates(settings),
+        redis_url=settings.redis_url,
+        refused=lambda rule: parts.metrics.throttled.labels(rule).inc(),
     )
     app.state.pacer = Pacer()
     app.state.cookies = cookies
@@ -98,10 +101,8 @@ def create_app(
     app.state.hashing = WorkPool(
         name="hash", workers=settings.hashing_workers, queue=settings.hashing_queue, nice=10
     )
-    app.state.database = WorkPool(
-        name="db", workers=DATABASE_THREADS.get(service.engine.dialect.name, 8), queue=1024
-    )
-    service.metrics.watch(service.metrics.hashing_queue, lambda: app.state.hashing.in_flight)
+    app.state.database = WorkPool(name="db", workers=database_threads(parts.engine), queue=1024)
+    parts.metrics.watch(parts.metrics.hashing_queue, lambda: app.state.hashing.in_flight)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     if settings.trusted_proxies:
@@ -114,7 +115,7 @@ def create_app(
             trusted_hosts=[str(network) for network in settings.trusted_proxies],
         )
     app.add_middleware(  # outermost: the hot path
-        FastGuardedRoutes, guard=service.guard, access_cookie=cookies.access
+        FastGuardedRoutes, guard=parts.guard, access_cookie=cookies.access
     )
     app.include_router(router)
     app.include_router(page)
@@ -129,19 +130,19 @@ def app_from_env() -> FastAPI:
     return create_app(settings)
 
 
-async def _catch_up(service: Service, pool: WorkPool) -> None:
+async def _catch_up(parts: Parts, pool: WorkPool) -> None:
     """The periodic poll: revocations and key rotations made by other processes.
 
     With Redis or LISTEN/NOTIFY it only heals what a lost message missed; on SQLite alone
     it is how workers and the CLI reach each other.
     """
-    interval = service.settings.revocation_poll_interval.total_seconds()
+    interval = parts.settings.revocation_poll_interval.total_seconds()
     while True:
         await asyncio.sleep(interval)
-        await _in_thread(pool, service.catch_up, what="catch-up poll")
+        await _in_thread(pool, parts.catch_up, what="catch-up poll")
 
 
-async def _listen(service: Service, pool: WorkPool) -> None:
+async def _listen(parts: Parts, pool: WorkPool) -> None:
     """Apply what other processes announce, as it arrives (Redis or LISTEN/NOTIFY)."""
     background: set[asyncio.Task[None]] = set()
 
@@ -151,12 +152,12 @@ async def _listen(service: Service, pool: WorkPool) -> None:
         task.add_done_callback(background.discard)
 
     def deliver(announcement: Announcement) -> None:
-        service.learn(announcement)
+        parts.learn(announcement)
         if announcement.keys:
-            soon(service.refresh_keys, "key refresh")
+            soon(parts.refresh_keys, "key refresh")
 
-    await service.fanout.listen(
-        deliver, connected=lambda: soon(service.catch_up, "catch-up after connecting")
+    await parts.fanout.listen(
+        deliver, connected=lambda: soon(parts.catch_up, "catch-up after connecting")
     )
 
 

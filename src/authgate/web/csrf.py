@@ -107,7 +107,7 @@ def check_same_origin(request: Request) -> None:
 
 def csrf_key(service: Service) -> bytes:
     """The HMAC key of CSRF tokens, the same in every process (stored like the other secrets)."""
-    return service.server_key("csrf")
+    return service.parts.server_key("csrf")
 
 
 def _equal(a: str, b: str) -> bool:

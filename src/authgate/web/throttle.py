@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Literal, get_args
 
 from limits import RateLimitItem, parse
@@ -66,17 +66,20 @@ class Throttle:
     """
 
     def __init__(
-        self, settings: Settings, *, refused: Callable[[Rule], None] = lambda rule: None
+        self,
+        rates: Mapping[Rule, str],
+        *,
+        redis_url: str | None,
+        refused: Callable[[Rule], None] = lambda rule: None,
+        now: Callable[[], float] = time.time,
     ) -> None:
-        """`refused` hears of each attempt refused for being over its rule's rate."""
+        """`rates` in the `limits` notation ("5/minute"); `refused` hears of each attempt
+        refused for being over its rule's rate. `now` is the clock `limits` keeps windows by.
+        """
         self.refused = refused
-        self.storage, self.close = throttle_storage(settings.redis_url)
-        self._rules: dict[Rule, RateLimitItem] = {
-            "sign_up": parse(settings.throttle_sign_up),
-            "sign_in_ip": parse(settings.throttle_sign_in_ip),
-            "sign_in_account": parse(settings.throttle_sign_in_account),
-            "token": parse(settings.throttle_token),
-        }
+        self.storage, self.close = throttle_storage(redis_url)
+        self._now = now
+        self._rules: dict[Rule, RateLimitItem] = {rule: parse(rate) for rule, rate in rates.items()}
         moving, fixed = MovingWindowRateLimiter(self.storage), FixedWindowRateLimiter(self.storage)
         self._limiters: dict[Rule, RateLimiter] = {
             rule: fixed if rule in REFUNDABLE else moving for rule in self._rules
@@ -122,7 +125,7 @@ class Throttle:
             )
         except StorageError:
             return 1
-        return max(1, math.ceil(stats.reset_time - time.time()))
+        return max(1, math.ceil(stats.reset_time - self._now()))
 
     @staticmethod
     def _names(rule: Rule, key: str) -> tuple[str, ...]:
@@ -132,3 +135,13 @@ class Throttle:
     def _unavailable(exc: StorageError) -> Overloaded:
         logger.warning("throttle counters unreachable: %s", type(exc.storage_error).__name__)
         return Overloaded(retry_after=1)
+
+
+def rates(settings: Settings) -> dict[Rule, str]:
+    """Each rule's rate, as the settings name it."""
+    return {
+        "sign_up": settings.throttle_sign_up,
+        "sign_in_ip": settings.throttle_sign_in_ip,
+        "sign_in_account": settings.throttle_sign_in_account,
+        "token": settings.throttle_token,
+    }

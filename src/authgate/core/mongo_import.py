@@ -5,6 +5,9 @@ MongoDB Extended JSON. Users keep their bcrypt hashes: the old password signs in
 rehashed to argon2id then (core/passwords.py). Records stream through in batches, each
 stored in one transaction; a user's id derives from its Mongo `_id`, so a second run finds
 what the first stored instead of adding it again.
+
+Why one module of about 450 lines: the streaming reader at its end (JSON lines, and a
+JSON array read element by element in bounded memory) exists only for this import.
 """
 
 from __future__ import annotations

@@ -10,7 +10,10 @@ rotation is announced, so nothing has to reach every process at one instant.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -156,3 +159,37 @@ class Keychain:
         loaded = load_key(alg, material, kid=stored.kid, created_at=stored.created_at)
         self._loaded[stored.kid] = loaded
         return loaded
+
+
+# The purposes of server_key(), and the label each derives its key from AUTHGATE_SECRET by.
+SERVER_KEYS = {
+    "csrf": b"authgate csrf",  # HMAC(key, session id): the cookie transport's CSRF token
+}
+
+
+def server_key(
+    store: KeyStore, name: str, *, secret: str | None, key_encryption_key: str | None
+) -> bytes:
+    """A 256-bit HMAC key for one purpose (`SERVER_KEYS`), the same in every process.
+
+    Derived from AUTHGATE_SECRET when it is set; otherwise generated once, stored
+    (sealed when a key-encryption key is set) and read back by every process.
+
+    Raises:
+        ConfigurationError: the stored keys are sealed and no key-encryption key is set.
+    """
+    if secret is not None:
+        return hmac.new(secret.encode(), SERVER_KEYS[name], hashlib.sha256).digest()
+    candidate = secrets.token_bytes(32)
+    value, sealed = store.server_secret(
+        name,
+        candidate=seal(candidate, key_encryption_key) if key_encryption_key else candidate,
+        sealed=key_encryption_key is not None,
+    )
+    if not sealed:
+        return value
+    if key_encryption_key is None:
+        raise ConfigurationError(
+            "the stored secrets are encrypted; set AUTHGATE_KEY_ENCRYPTION_KEY"
+        )
+    return unseal(value, key_encryption_key)

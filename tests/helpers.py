@@ -1,0 +1,106 @@
+"""What tests in every folder share: the test password, throttles no test reaches, a Bearer
+header, the refusal of an invalid token, and fresh databases.
+
+Plain values and functions only; fixtures live in the conftest.py files. Tests import this
+module as any other, never `from conftest import`: a conftest is pytest's to load, and
+importing one by name works only while its folder happens to come first on sys.path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import sqlite3
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import pytest
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
+
+    from services import Postgres
+
+PASSWORD = "correct horse battery staple"
+
+GENEROUS = "1000000/minute"
+"""A throttle rate no test reaches, though every request of a test comes from one address."""
+GENEROUS_THROTTLES = {
+    "throttle_sign_up": GENEROUS,
+    "throttle_sign_in_ip": GENEROUS,
+    "throttle_sign_in_account": GENEROUS,
+    "throttle_token": GENEROUS,
+}
+"""Every throttle out of the way, as Settings fields: `Settings(..., **GENEROUS_THROTTLES)`."""
+THROTTLES = {f"AUTHGATE_{name.upper()}": rate for name, rate in GENEROUS_THROTTLES.items()}
+"""The same as environment variables, for real `authgate serve` processes."""
+
+INVALID_TOKEN = 'Bearer error="invalid_token"'
+"""The challenge of a 401 for an invalid, expired, tampered or revoked token (RFC 6750 §3.1)."""
+
+_databases = itertools.count()
+
+
+class Answer(Protocol):
+    """An HTTP response, from the in-process TestClient or from httpx against a server."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The Authorization header that presents `token`."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+def assert_refused_as_invalid_token(response: Answer) -> None:
+    """`response` is a 401 whose challenge says the token presented is not valid."""
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == INVALID_TOKEN
+
+
+def sign_up_and_in(
+    client: TestClient, email: str = "ada@example.com", password: str = PASSWORD
+) -> dict[str, str]:
+    """Create a user through the API and sign in; return the token response body."""
+    assert client.post("/sign-up", json={"email": email, "password": password}).status_code == 201
+    response = client.post("/sign-in", json={"email": email, "password": password})
+    assert response.status_code == 200
+    body: dict[str, str] = response.json()
+    return body
+
+
+def new_postgres_database(request: pytest.FixtureRequest, *, template: str | None = None) -> str:
+    """A new database on the session's cluster (a copy of `template`), dropped after the test.
+
+    Only for tests marked `postgresql` (the `backend` parameter marks its own), so that
+    `pytest -m "not slow"` never starts the cluster.
+    """
+    if request.node.get_closest_marker("postgresql") is None:
+        pytest.fail(f"{request.node.nodeid} uses PostgreSQL: mark it postgresql", pytrace=False)
+    server: Postgres = request.getfixturevalue("postgres")
+    name = f"test_{next(_databases)}"
+    url = server.create_database(name, template=template)
+    request.addfinalizer(lambda: server.drop_database(name))
+    return url
+
+
+def filled_from(template: Path, database_url: str, tmp_path: Path) -> str:
+    """`database_url`, first filled with a copy of `template` when it is a fresh SQLite file.
+
+    Migrating and generating a signing key is most of the cost of starting a service;
+    copying a database made once keeps many small tests fast. Other URLs pass through.
+    """
+    path = Path(database_url.removeprefix("sqlite:///"))
+    if not database_url.startswith("sqlite:///") or path.exists() or tmp_path not in path.parents:
+        return database_url
+    with (
+        contextlib.closing(sqlite3.connect(template)) as source,
+        contextlib.closing(sqlite3.connect(path)) as copy,
+    ):
+        source.backup(copy)
+    return database_url
