@@ -149,7 +149,11 @@ def test_every_setting_is_documented_in_the_readme() -> None:
 # Routes and commands call use cases (service.py) only: the parts those are built from are
 # the wiring's (wiring.py; web/app.py and cli/app.py open it), and the rules are core's.
 ROUTES_AND_COMMANDS = sorted(
-    [*(SRC / "web" / name for name in ("routes.py", "docs.py", "page.py")), *SRC.glob("cli/*.py")]
+    [
+        *SRC.glob("web/routes/*.py"),
+        *(SRC / "web" / name for name in ("docs.py", "page.py")),
+        *SRC.glob("cli/*.py"),
+    ]
 )
 BEHIND_THE_USE_CASES = (
     "authgate.storage",

@@ -75,7 +75,7 @@ CHECKS = [
 # Answers the routes give on purpose but the OpenAPI schema does not document, or documents
 # with the wrong shape: src defects, reported with the suggested fix. A row excuses exactly
 # one (operation, status, check); every other answer of the operation is still checked.
-# Remove a row when src/authgate/web/routes.py documents the answer.
+# Remove a row when src/authgate/web/routes/ documents the answer.
 # (operation, status, check) rows the schema is known not to describe. Empty: every answer
 # the fuzzer has met is documented. A new gap is a defect in the schema or the app.
 SCHEMA_GAPS: set[tuple[str, int, str]] = set()

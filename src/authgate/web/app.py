@@ -30,6 +30,7 @@ from authgate.web.page import page
 from authgate.web.pools import WorkPool
 from authgate.web.routes import router
 from authgate.web.throttle import Throttle, rates
+from authgate.web.transport import Wire
 from authgate.web.tutorial_route import FastGuardedRoutes
 from authgate.wiring import Parts
 
@@ -94,8 +95,7 @@ def create_app(
         refused=lambda rule: parts.metrics.throttled.labels(rule).inc(),
     )
     app.state.pacer = Pacer()
-    app.state.cookies = cookies
-    app.state.csrf = csrf
+    app.state.wire = Wire(cookies, csrf)
     # Hashing threads run at a lower priority, so a sign-in flood takes the CPU the event
     # loop leaves over instead of competing with it (bench/http: /test under the flood).
     app.state.hashing = WorkPool(

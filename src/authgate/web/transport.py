@@ -1,20 +1,33 @@
-"""Credentials on the wire: where a request's access token is, read once for every route.
+"""Credentials on the wire: where a request's tokens are, and how the answer carries new ones.
 
-A token comes from the `Authorization: Bearer …` header (scheme case-insensitive) or, only
-when no Authorization header is sent at all, from the browser's access-token cookie
-(web/cookies.py): another scheme is refused, never completed by the cookie. GET /test's
-ASGI fast path (web/tutorial_route.py) and the FastAPI guard (web/routes.py) both read it
-here; the verifier's framework adapters read the header alone (verifier/bearer.py).
+An access token comes from the `Authorization: Bearer …` header (scheme case-insensitive)
+or, only when no Authorization header is sent at all, from the browser's access-token
+cookie (web/cookies.py): another scheme is refused, never completed by the cookie. GET
+/test's ASGI fast path (web/tutorial_route.py) and the FastAPI guard (web/routes/deps.py)
+both read it here; the verifier's framework adapters read the header alone
+(verifier/bearer.py).
+
+`Wire` holds every decision that depends on the transport (JSON body or cookies), so the
+route handlers read the same for both.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Literal
 
-from starlette.requests import cookie_parser
+from fastapi.exceptions import RequestValidationError
+from starlette.requests import Request, cookie_parser
+from starlette.responses import JSONResponse, Response
+
+from authgate.core.store import SessionId
+from authgate.service import SignedIn
+from authgate.web.cookies import Cookies, Transport
+from authgate.web.csrf import SAFE_METHODS, Csrf, check_same_origin
 
 Carrier = Literal["header", "cookie"]
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}  # RFC 6749 §5.1
 
 
 def presented(headers: Iterable[tuple[bytes, bytes]], cookie: str) -> tuple[str, Carrier] | None:
@@ -43,3 +56,97 @@ def presented_token(headers: Iterable[tuple[bytes, bytes]], cookie: str) -> str 
     """The token of `presented`, whatever carried it (GET /test is safe: no CSRF check)."""
     found = presented(headers, cookie)
     return None if found is None else found[0]
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshCredential:
+    """The refresh token a POST /token presents, the transport of its answer, and, when a
+    cookie carried it, the CSRF token sent with it (to be checked against its session)."""
+
+    token: str
+    transport: Transport
+    csrf_token: str | None = None
+
+
+class Wire:
+    """The transport decisions of the routes: the JSON body, or cookies with CSRF checks."""
+
+    __slots__ = ("cookies", "csrf")
+
+    def __init__(self, cookies: Cookies, csrf: Csrf) -> None:
+        self.cookies = cookies
+        self.csrf = csrf
+
+    def presented(self, request: Request) -> tuple[str, Carrier] | None:
+        """The access token of `request` and what carried it (header or cookie), or None."""
+        return presented(request.scope["headers"], self.cookies.access)
+
+    def admit(self, request: Request, carrier: Carrier, session_id: str) -> None:
+        """An unsafe request that a cookie authenticates needs its session's CSRF token.
+
+        Raises:
+            CsrfRefused: cross-origin, or no, or another session's, CSRF token.
+        """
+        if carrier == "cookie" and request.method not in SAFE_METHODS:
+            self.csrf.check(request, session_id)
+
+    def admit_new_cookies(self, request: Request, transport: Transport) -> None:
+        """A request whose answer sets our cookies must come from our own origin.
+
+        Raises:
+            CsrfRefused: cross-origin, e.g. a page elsewhere signing the browser in (login CSRF).
+        """
+        if transport == "cookie":
+            check_same_origin(request)
+
+    def refresh_credential(
+        self, request: Request, sent: str | None, transport: Transport
+    ) -> RefreshCredential:
+        """The refresh token of the body or, with none there, of the refresh-token cookie.
+
+        A cookie's token is answered in cookies, never to script, and needs the CSRF token.
+
+        Raises:
+            RequestValidationError: neither the body nor the cookie holds one (422).
+            CsrfRefused: a cross-origin request, or no CSRF token with the cookie.
+        """
+        if sent is not None:
+            self.admit_new_cookies(request, transport)
+            return RefreshCredential(sent, transport)
+        from_cookie = self.cookies.refresh_token(request)
+        if from_cookie is None:
+            raise RequestValidationError(
+                [{"loc": ("body", "refresh_token"), "msg": "Field required", "type": "missing"}]
+            )
+        return RefreshCredential(from_cookie, "cookie", self.csrf.check_submitted(request))
+
+    def check_refresh_session(self, credential: RefreshCredential, session_id: str | None) -> None:
+        """A cookie's refresh token only with the CSRF token of its own session.
+
+        Raises:
+            CsrfRefused: the CSRF token belongs to another session.
+        """
+        if credential.csrf_token is not None and session_id is not None:
+            self.csrf.check_session(credential.csrf_token, session_id)
+
+    def signed_in(self, result: SignedIn, transport: Transport) -> JSONResponse:
+        """The answer that hands a session to the client: tokens in the body, or cookies."""
+        if transport == "cookie":
+            response = JSONResponse({"expires_in": result.expires_in}, headers=NO_STORE)
+            token = self.csrf.token_for(SessionId(result.session.id))
+            self.cookies.set_session(response, result, csrf_token=token)
+            return response
+        body = {
+            "access_token": result.access_token,
+            "token_type": "Bearer",
+            "expires_in": result.expires_in,
+            "refresh_token": result.refresh_token,
+        }
+        return JSONResponse(body, headers=NO_STORE)
+
+    def signed_out(self, carrier: Carrier | None) -> Response:
+        """204; a session that cookies carried also has them cleared."""
+        response = Response(status_code=204)
+        if carrier == "cookie":
+            self.cookies.clear(response)
+        return response

@@ -4,7 +4,7 @@ The guard is the hot path of every protected route. Through FastAPI's router and
 dependency injection, GET /test measured about 5,600 req/s on this project's 2-core
 machine; answered here, with the same guard and the same answers, about 29,000 (wrk -c64
 against `authgate serve`; bench/http has the side-by-side figures). The FastAPI route in
-routes.py stays as the documented contract.
+web/routes/tutorial.py stays as the documented contract.
 """
 
 from __future__ import annotations

@@ -1,0 +1,46 @@
+"""The HTTP routes of DESIGN.md §2, one module per noun: parse, call a use case, answer.
+
+The modules' routes are registered in the order of DESIGN.md §2, which is the order of the
+published OpenAPI document; a new route goes into its noun's module and into `ORDER`.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.routing import BaseRoute
+
+from authgate.web.routes import accounts, discovery, sessions, tokens, tutorial
+
+ORDER = (
+    "/sign-up",
+    "/sign-in",
+    "/token",
+    "/test",
+    "/me",
+    "/sign-out",
+    "/sign-out-all",
+    "/sessions",
+    "/sessions/{session_id}",
+    "/.well-known/jwks.json",
+    "/metrics",
+    "/.well-known/openid-configuration",
+    "/health",
+    "/ready",
+)
+
+
+def _ordered() -> APIRouter:
+    every = APIRouter()
+    routes = [r for m in (accounts, tokens, tutorial, sessions, discovery) for r in m.router.routes]
+    every.routes.extend(sorted(routes, key=_position))
+    return every
+
+
+def _position(route: BaseRoute) -> int:
+    path = getattr(route, "path", None)
+    if path not in ORDER:
+        raise RuntimeError(f"route {path} has no place in ORDER (web/routes/__init__.py)")
+    return ORDER.index(path)
+
+
+router = _ordered()

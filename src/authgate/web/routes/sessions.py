@@ -1,0 +1,89 @@
+"""Sessions: sign out (this one or all), list them, end one."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from authgate.core.store import SessionId, UserId
+from authgate.errors import InvalidToken
+from authgate.web.bodies import ErrorOut, SessionOut, SignOutRequest
+from authgate.web.routes.deps import (
+    BODY_FAILURES,
+    CSRF_FAILURES,
+    GUARD_FAILURES,
+    Claims,
+    Database,
+    Svc,
+    Transports,
+    authenticate,
+    bearer,
+)
+
+router = APIRouter()
+
+
+@router.post(
+    "/sign-out", status_code=204, responses={**GUARD_FAILURES, **BODY_FAILURES, **CSRF_FAILURES}
+)
+async def sign_out(
+    request: Request,
+    svc: Svc,
+    db: Database,
+    wire: Transports,
+    _declared: Annotated[str | None, Depends(bearer)],  # the scheme, for OpenAPI only
+    body: SignOutRequest | None = None,
+) -> Response:
+    """End this session, named by the Bearer token, the refresh token, or both.
+
+    With neither, a browser's access-token cookie names it (with the CSRF token), and the
+    answer clears the cookies.
+    """
+    refresh_token = body.value if body else None
+    if refresh_token is None:
+        claims, carrier = authenticate(request)  # the Bearer token, or the cookie; else 401
+        await db.run(svc.sign_out, SessionId(claims.session_id))
+        return wire.signed_out(carrier)
+    found = wire.presented(request)
+    if found is not None and found[1] == "header":
+        with contextlib.suppress(InvalidToken):  # the refresh token still names the session
+            await db.run(svc.sign_out, SessionId(svc.read(found[0]).session_id))
+    await db.run(svc.sign_out_by_refresh_token, refresh_token)
+    return Response(status_code=204)
+
+
+@router.post("/sign-out-all", status_code=204, responses={**GUARD_FAILURES, **CSRF_FAILURES})
+async def sign_out_all(claims: Claims, svc: Svc, db: Database) -> Response:
+    """End every session of the signed-in user."""
+    await db.run(svc.sign_out_everywhere, UserId(claims.subject))
+    return Response(status_code=204)
+
+
+@router.get("/sessions", response_model=list[SessionOut], responses=GUARD_FAILURES)
+async def list_sessions(claims: Claims, svc: Svc, db: Database) -> list[SessionOut]:
+    """The signed-in user's live sessions, most recently used first."""
+    live = await db.run(svc.live_sessions, UserId(claims.subject))
+    return [
+        SessionOut(
+            id=s.id,
+            created_at=s.created_at,
+            last_used_at=s.last_used_at,
+            ip=s.ip,
+            user_agent=s.user_agent,
+            current=s.id == claims.session_id,
+        )
+        for s in live
+    ]
+
+
+@router.delete(
+    "/sessions/{session_id}",
+    status_code=204,
+    responses={**GUARD_FAILURES, **CSRF_FAILURES, 404: {"model": ErrorOut}},
+)
+async def end_session(session_id: str, claims: Claims, svc: Svc, db: Database) -> Response:
+    """End one of the signed-in user's sessions, e.g. on a lost laptop."""
+    await db.run(svc.end_session, UserId(claims.subject), SessionId(session_id))
+    return Response(status_code=204)
