@@ -24,7 +24,7 @@ from authgate.web.page import CONTENT_SECURITY_POLICY
 from helpers import PASSWORD, bearer, sign_up_and_in
 
 from .helpers import companion, is_error_body, jwt_claims
-from .test_fast_path import without_fast_path
+from .test_guarded_routes import without_guard_layer
 
 EMAIL = "ada@example.com"
 ACCESS = "__Host-authgate_access"
@@ -229,10 +229,10 @@ def test_guarded_routes_accept_the_access_token_cookie(browser: TestClient, path
     assert browser.get(path).status_code == 200
 
 
-def test_get_test_accepts_the_cookie_through_the_fastapi_route_too(
+def test_guarded_routes_accept_the_cookie_through_their_fastapi_routes_too(
     settings: Settings, clock: FrozenClock
 ) -> None:
-    app = without_fast_path(create_app(settings, clock=clock))
+    app = without_guard_layer(create_app(settings, clock=clock))
     with TestClient(app, base_url=ORIGIN) as routed:
         sign_in_by_cookie(routed)
 

@@ -24,6 +24,7 @@ from authgate.web.cookies import Cookies
 from authgate.web.csrf import Csrf, csrf_key
 from authgate.web.docs import docs
 from authgate.web.errors import error_response, install_error_handlers
+from authgate.web.guarded import GuardedRoutes
 from authgate.web.logs import configure_logging
 from authgate.web.pacing import Pacer
 from authgate.web.page import page
@@ -31,7 +32,6 @@ from authgate.web.pools import WorkPool
 from authgate.web.routes import router
 from authgate.web.throttle import Throttle, rates
 from authgate.web.transport import Wire
-from authgate.web.tutorial_route import FastGuardedRoutes
 from authgate.wiring import Parts
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -104,6 +104,13 @@ def create_app(
     app.state.database = WorkPool(name="db", workers=database_threads(parts.engine), queue=1024)
     parts.metrics.watch(parts.metrics.hashing_queue, lambda: app.state.hashing.in_flight)
     install_error_handlers(app)
+    app.add_middleware(  # innermost: it sees the client address the proxy layer found
+        GuardedRoutes,
+        routes=router.routes,
+        service=service,
+        wire=app.state.wire,
+        database=app.state.database,
+    )
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     if settings.trusted_proxies:
         # The client address of throttles, sessions and the audit log comes from
@@ -114,9 +121,6 @@ def create_app(
             ProxyHeadersMiddleware,
             trusted_hosts=[str(network) for network in settings.trusted_proxies],
         )
-    app.add_middleware(  # outermost: the hot path
-        FastGuardedRoutes, guard=parts.guard, access_cookie=cookies.access
-    )
     app.include_router(router)
     app.include_router(page)
     app.include_router(docs)

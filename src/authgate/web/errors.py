@@ -90,14 +90,16 @@ def authgate_error_response(exc: AuthgateError) -> JSONResponse:
     return error_response(_status(exc), exc.code, exc.detail, _headers(exc))
 
 
-async def _on_authgate_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, AuthgateError)  # noqa: S101 - registered for AuthgateError only
+def answer_for(exc: AuthgateError | CsrfRefused) -> JSONResponse:
+    """The answer to an authgate error or a CSRF refusal, wherever it is raised."""
+    if isinstance(exc, CsrfRefused):
+        return error_response(403, exc.code, exc.detail)
     return authgate_error_response(exc)
 
 
-async def _on_csrf_refused(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, CsrfRefused)  # noqa: S101 - registered for this type only
-    return error_response(403, exc.code, exc.detail)
+async def _on_authgate_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AuthgateError | CsrfRefused)  # noqa: S101 - registered for these
+    return answer_for(exc)
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -124,6 +126,6 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AuthgateError, _on_authgate_error)
-    app.add_exception_handler(CsrfRefused, _on_csrf_refused)
+    app.add_exception_handler(CsrfRefused, _on_authgate_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(HTTPException, _on_http_error)

@@ -2,10 +2,9 @@
 
 An access token comes from the `Authorization: Bearer …` header (scheme case-insensitive)
 or, only when no Authorization header is sent at all, from the browser's access-token
-cookie (web/cookies.py): another scheme is refused, never completed by the cookie. GET
-/test's ASGI fast path (web/tutorial_route.py) and the FastAPI guard (web/routes/deps.py)
-both read it here; the verifier's framework adapters read the header alone
-(verifier/bearer.py).
+cookie (web/cookies.py): another scheme is refused, never completed by the cookie. The
+guard (web/guarded.py) reads it here; the verifier's framework adapters read the header
+alone (verifier/bearer.py).
 
 `Wire` holds every decision that depends on the transport (JSON body or cookies), so the
 route handlers read the same for both.
@@ -24,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 from authgate.core.store import SessionId
 from authgate.service import SignedIn
 from authgate.web.cookies import Cookies, Transport
-from authgate.web.csrf import SAFE_METHODS, Csrf, check_same_origin
+from authgate.web.csrf import Csrf, check_same_origin
 
 Carrier = Literal["header", "cookie"]
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}  # RFC 6749 §5.1
@@ -52,12 +51,6 @@ def presented(headers: Iterable[tuple[bytes, bytes]], cookie: str) -> tuple[str,
     return (from_cookie, "cookie") if from_cookie else None
 
 
-def presented_token(headers: Iterable[tuple[bytes, bytes]], cookie: str) -> str | None:
-    """The token of `presented`, whatever carried it (GET /test is safe: no CSRF check)."""
-    found = presented(headers, cookie)
-    return None if found is None else found[0]
-
-
 @dataclass(frozen=True, slots=True)
 class RefreshCredential:
     """The refresh token a POST /token presents, the transport of its answer, and, when a
@@ -80,15 +73,6 @@ class Wire:
     def presented(self, request: Request) -> tuple[str, Carrier] | None:
         """The access token of `request` and what carried it (header or cookie), or None."""
         return presented(request.scope["headers"], self.cookies.access)
-
-    def admit(self, request: Request, carrier: Carrier, session_id: str) -> None:
-        """An unsafe request that a cookie authenticates needs its session's CSRF token.
-
-        Raises:
-            CsrfRefused: cross-origin, or no, or another session's, CSRF token.
-        """
-        if carrier == "cookie" and request.method not in SAFE_METHODS:
-            self.csrf.check(request, session_id)
 
     def admit_new_cookies(self, request: Request, transport: Transport) -> None:
         """A request whose answer sets our cookies must come from our own origin.

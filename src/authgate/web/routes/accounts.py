@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import functools
-import json
+import json as jsonlib
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
@@ -20,14 +20,15 @@ from authgate.web.routes.deps import (
     ERROR,
     GUARD_FAILURES,
     HASHING_FAILURES,
-    Claims,
-    Database,
+    Call,
     Hashing,
     Svc,
     Throttles,
     TransportQuery,
     Transports,
     client_ip,
+    direct,
+    json,
 )
 
 router = APIRouter()
@@ -110,11 +111,11 @@ async def sign_in(
     return wire.signed_in(result, transport)
 
 
-@router.get("/me", response_model=UserOut, responses=GUARD_FAILURES)
-async def me(claims: Claims, svc: Svc, db: Database) -> UserOut:
+@direct(router.get, "/me", response_model=UserOut, responses=GUARD_FAILURES)
+async def me(call: Call) -> Response:
     """The signed-in user."""
-    user = await db.run(svc.user, UserId(claims.subject))
-    return UserOut(id=user.id, email=user.email, created_at=user.created_at)
+    user = await call.database.run(call.service.user, UserId(call.claims.subject))
+    return json(UserOut(id=user.id, email=user.email, created_at=user.created_at))
 
 
 async def read_credentials(request: Request) -> Credentials:
@@ -126,7 +127,7 @@ async def read_credentials(request: Request) -> Credentials:
         data = {"email": form.get("username"), "password": form.get("password")}
     else:
         try:
-            data = json.loads(await request.body())
+            data = jsonlib.loads(await request.body())
         except (ValueError, RecursionError):
             raise RequestValidationError(
                 [{"loc": ("body",), "msg": "the body is not valid JSON", "type": "json_invalid"}]

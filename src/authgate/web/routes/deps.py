@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import functools
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Query, Request
-from fastapi.security import OAuth2PasswordBearer
+from fastapi import Depends, Query, Request, Response
+from pydantic import BaseModel, TypeAdapter
 
-from authgate.core.tokens import AccessClaims
-from authgate.errors import NoCredentials
 from authgate.service import Service
 from authgate.web.bodies import ErrorOut
 from authgate.web.cookies import Transport
+from authgate.web.guarded import Call, Claims, authenticate, bearer, direct
 from authgate.web.pools import WorkPool
 from authgate.web.throttle import Throttle
-from authgate.web.transport import Carrier, Wire
+from authgate.web.transport import Wire
 
-# Declares the Bearer scheme in OpenAPI with /sign-in as its password flow, so Swagger's
-# Authorize button works. auto_error=False: authgate answers 401 in its own shape.
-bearer = OAuth2PasswordBearer(tokenUrl="sign-in", auto_error=False)
-
+Model = TypeVar("Model", bound=BaseModel)
 Responses = dict[int | str, dict[str, object]]
 ERROR: dict[str, object] = {"model": ErrorOut}
 BODY_FAILURES: Responses = {413: ERROR, 422: ERROR}  # over 1 MiB; malformed or mistyped
@@ -57,38 +54,27 @@ def _app_state(name: str) -> Any:  # a FastAPI Depends marker
     return Depends(part)
 
 
-def authenticate(request: Request) -> tuple[AccessClaims, Carrier]:
-    """The guard: a verified, unrevoked access token and what carried it, or a 401.
-
-    The token comes from the Authorization header or, when none is sent, from the
-    access-token cookie; an unsafe request so authenticated must pass the CSRF checks (403).
-    Runs on the event loop.
-    """
-    transport = wire(request)
-    found = transport.presented(request)
-    if found is None:
-        raise NoCredentials
-    token, carrier = found
-    claims = service(request).read(token)
-    transport.admit(request, carrier, claims.session_id)
-    return claims, carrier
+def json(content: BaseModel | list[Model], model: type[Model] | None = None) -> Response:
+    """A JSON answer of a response model, or of a list of `model`, as FastAPI writes it."""
+    if isinstance(content, BaseModel):
+        return Response(content.model_dump_json(), media_type="application/json")
+    assert model is not None  # noqa: S101 - a list needs its model to be serialized
+    return Response(_list_of(model).dump_json(content), media_type="application/json")
 
 
-async def access_claims(
-    request: Request,
-    _declared: Annotated[str | None, Depends(bearer)],  # the scheme, for OpenAPI only
-) -> AccessClaims:
-    """The guard as a dependency: the claims of `authenticate`."""
-    return authenticate(request)[0]
+@functools.cache
+def _list_of(model: type[Model]) -> TypeAdapter[list[Model]]:
+    return TypeAdapter(list[model])  # type: ignore[valid-type]
 
 
 def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-Claims = Annotated[AccessClaims, Depends(access_claims)]
 Svc = Annotated[Service, Depends(service)]
 Transports = Annotated[Wire, Depends(wire)]
 Throttles = Annotated[Throttle, _app_state("throttle")]
 Hashing = Annotated[WorkPool, _app_state("hashing")]  # password hashing
 Database = Annotated[WorkPool, _app_state("database")]
+
+__all__ = ["Call", "Claims", "authenticate", "bearer", "direct"]  # the guard, for the routes

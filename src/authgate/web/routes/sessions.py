@@ -14,15 +14,18 @@ from authgate.web.routes.deps import (
     BODY_FAILURES,
     CSRF_FAILURES,
     GUARD_FAILURES,
-    Claims,
+    Call,
     Database,
     Svc,
     Transports,
     authenticate,
     bearer,
+    direct,
+    json,
 )
 
 router = APIRouter()
+NO_CONTENT = Response(status_code=204)
 
 
 @router.post(
@@ -43,7 +46,8 @@ async def sign_out(
     """
     refresh_token = body.value if body else None
     if refresh_token is None:
-        claims, carrier = authenticate(request)  # the Bearer token, or the cookie; else 401
+        # The Bearer token, or a browser's cookie (with the CSRF token); else 401.
+        claims, carrier = authenticate(request.scope, svc, wire)
         await db.run(svc.sign_out, SessionId(claims.session_id))
         return wire.signed_out(carrier)
     found = wire.presented(request)
@@ -54,36 +58,44 @@ async def sign_out(
     return Response(status_code=204)
 
 
-@router.post("/sign-out-all", status_code=204, responses={**GUARD_FAILURES, **CSRF_FAILURES})
-async def sign_out_all(claims: Claims, svc: Svc, db: Database) -> Response:
+@direct(
+    router.post, "/sign-out-all", status_code=204, responses={**GUARD_FAILURES, **CSRF_FAILURES}
+)
+async def sign_out_all(call: Call) -> Response:
     """End every session of the signed-in user."""
-    await db.run(svc.sign_out_everywhere, UserId(claims.subject))
-    return Response(status_code=204)
+    await call.database.run(call.service.sign_out_everywhere, UserId(call.claims.subject))
+    return NO_CONTENT
 
 
-@router.get("/sessions", response_model=list[SessionOut], responses=GUARD_FAILURES)
-async def list_sessions(claims: Claims, svc: Svc, db: Database) -> list[SessionOut]:
+@direct(router.get, "/sessions", response_model=list[SessionOut], responses=GUARD_FAILURES)
+async def list_sessions(call: Call) -> Response:
     """The signed-in user's live sessions, most recently used first."""
-    live = await db.run(svc.live_sessions, UserId(claims.subject))
-    return [
-        SessionOut(
-            id=s.id,
-            created_at=s.created_at,
-            last_used_at=s.last_used_at,
-            ip=s.ip,
-            user_agent=s.user_agent,
-            current=s.id == claims.session_id,
-        )
-        for s in live
-    ]
+    claims = call.claims
+    live = await call.database.run(call.service.live_sessions, UserId(claims.subject))
+    return json(
+        [
+            SessionOut(
+                id=s.id,
+                created_at=s.created_at,
+                last_used_at=s.last_used_at,
+                ip=s.ip,
+                user_agent=s.user_agent,
+                current=s.id == claims.session_id,
+            )
+            for s in live
+        ],
+        SessionOut,
+    )
 
 
-@router.delete(
+@direct(
+    router.delete,
     "/sessions/{session_id}",
     status_code=204,
     responses={**GUARD_FAILURES, **CSRF_FAILURES, 404: {"model": ErrorOut}},
 )
-async def end_session(session_id: str, claims: Claims, svc: Svc, db: Database) -> Response:
+async def end_session(call: Call) -> Response:
     """End one of the signed-in user's sessions, e.g. on a lost laptop."""
-    await db.run(svc.end_session, UserId(claims.subject), SessionId(session_id))
-    return Response(status_code=204)
+    session_id = SessionId(call.path["session_id"])
+    await call.database.run(call.service.end_session, UserId(call.claims.subject), session_id)
+    return NO_CONTENT
