@@ -138,8 +138,13 @@ def create_database_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        immediate = connection.get_execution_options().get("sqlite_write", False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        options = connection.get_execution_options()
+        if options.get("sqlite_write", False):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        elif not options.get("sqlite_one_statement", False):
+            connection.exec_driver_sql("BEGIN")
+        # else: a read of one statement, a consistent snapshot on its own in autocommit;
+        # leaving out BEGIN and COMMIT saves two round trips through SQLAlchemy.
 
     return engine
 

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, func, insert, select, update
+from sqlalchemy import Connection, Engine, Row, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from authgate.core.store import (
@@ -39,6 +39,66 @@ from authgate.storage.tables import (
     users,
 )
 
+# The statements of the hot paths (guarded reads, rotation), built once with bound
+# parameters: building and cache-keying a statement costs SQLAlchemy more than SQLite
+# takes to run it (a user by id measured ~80 µs built per call, ~40 µs prebuilt). An
+# INSERT's or UPDATE's parameters may not take a column's name, hence "presented", "at"…
+USER_BY_ID = select(users).where(users.c.id == bindparam("user_id"))
+SESSION_BY_ID = select(sessions).where(sessions.c.id == bindparam("session_id"))
+LIVE_SESSIONS = select(sessions).where(
+    sessions.c.user_id == bindparam("user_id"),
+    sessions.c.revoked_at.is_(None),
+    sessions.c.expires_at > bindparam("now"),
+)
+REFRESH_RECORD = (
+    select(
+        refresh_tokens.c.token_hash,
+        refresh_tokens.c.used_at,
+        refresh_tokens.c.successor,
+        users.c.valid_after.label("user_valid_after"),
+        users.c.email.label("user_email"),
+        users.c.disabled_at.label("user_disabled_at"),
+        sessions,
+    )
+    .join(sessions, sessions.c.id == refresh_tokens.c.session_id)
+    .join(users, users.c.id == sessions.c.user_id)
+    .where(refresh_tokens.c.token_hash == bindparam("token_hash"))
+)
+# Rotation, one transaction: spend the token (if unspent, in a live session) ...
+SPEND_REFRESH_TOKEN = (
+    update(refresh_tokens)
+    .where(
+        refresh_tokens.c.token_hash == bindparam("presented"),
+        refresh_tokens.c.used_at.is_(None),
+        refresh_tokens.c.session_id.in_(
+            select(sessions.c.id).where(sessions.c.revoked_at.is_(None))
+        ),
+    )
+    .values(used_at=bindparam("at"), successor=bindparam("sealed"))
+    .returning(refresh_tokens.c.session_id)
+)
+# ... erase the session's older sealed successors ...
+FORGET_OLDER_SUCCESSORS = (
+    update(refresh_tokens)
+    .where(
+        refresh_tokens.c.session_id == bindparam("session"),
+        refresh_tokens.c.successor.is_not(None),
+        refresh_tokens.c.token_hash != bindparam("presented"),
+    )
+    .values(successor=None)
+)
+# ... add the successor, and mark the session used.
+ADD_REFRESH_TOKEN = insert(refresh_tokens).values(
+    token_hash=bindparam("new_hash"),
+    session_id=bindparam("session"),
+    created_at=bindparam("at"),
+)
+TOUCH_SESSION = (
+    update(sessions)
+    .where(sessions.c.id == bindparam("session"))
+    .values(last_used_at=bindparam("at"))
+)
+
 
 class SqlStore:
     """UserStore, SessionStore, KeyStore and AuditLog over one SQLAlchemy engine."""
@@ -53,8 +113,11 @@ class SqlStore:
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn, conn.begin():
-            yield conn
+        """A connection for one read statement (SQLite runs it without BEGIN: engine.py)."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(sqlite_one_statement=True)
+            with conn.begin():
+                yield conn
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
@@ -120,7 +183,7 @@ class SqlStore:
 
     def user_by_id(self, user_id: UserId) -> User | None:
         with self._read() as conn:
-            row = conn.execute(select(users).where(users.c.id == user_id)).first()
+            row = conn.execute(USER_BY_ID, {"user_id": user_id}).first()
         return _user(row) if row else None
 
     def list_users(self, *, limit: int, offset: int = 0) -> Sequence[User]:
@@ -204,22 +267,8 @@ class SqlStore:
         return True
 
     def find_refresh_token(self, token_hash: str) -> RefreshRecord | None:
-        query = (
-            select(
-                refresh_tokens.c.token_hash,
-                refresh_tokens.c.used_at,
-                refresh_tokens.c.successor,
-                users.c.valid_after.label("user_valid_after"),
-                users.c.email.label("user_email"),
-                users.c.disabled_at.label("user_disabled_at"),
-                sessions,
-            )
-            .join(sessions, sessions.c.id == refresh_tokens.c.session_id)
-            .join(users, users.c.id == sessions.c.user_id)
-            .where(refresh_tokens.c.token_hash == token_hash)
-        )
         with self._read() as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(REFRESH_RECORD, {"token_hash": token_hash}).first()
         if row is None:
             return None
         return RefreshRecord(
@@ -240,37 +289,17 @@ class SqlStore:
         sealed_successor: bytes | None,
         now: datetime,
     ) -> bool:
-        live = select(sessions.c.id).where(sessions.c.revoked_at.is_(None))
+        spent = {"presented": token_hash, "at": now, "sealed": sealed_successor}
         with self._write() as conn:
-            session_id = conn.execute(
-                update(refresh_tokens)
-                .where(
-                    refresh_tokens.c.token_hash == token_hash,
-                    refresh_tokens.c.used_at.is_(None),
-                    refresh_tokens.c.session_id.in_(live),
-                )
-                .values(used_at=now, successor=sealed_successor)
-                .returning(refresh_tokens.c.session_id)
-            ).scalar_one_or_none()
+            session_id = conn.execute(SPEND_REFRESH_TOKEN, spent).scalar_one_or_none()
             if session_id is None:
                 return False
+            conn.execute(FORGET_OLDER_SUCCESSORS, {"session": session_id, "presented": token_hash})
             conn.execute(
-                update(refresh_tokens)
-                .where(
-                    refresh_tokens.c.session_id == session_id,
-                    refresh_tokens.c.successor.is_not(None),
-                    refresh_tokens.c.token_hash != token_hash,
-                )
-                .values(successor=None)
+                ADD_REFRESH_TOKEN,
+                {"new_hash": successor_hash, "session": session_id, "at": now},
             )
-            conn.execute(
-                insert(refresh_tokens).values(
-                    token_hash=successor_hash, session_id=session_id, created_at=now
-                )
-            )
-            conn.execute(
-                update(sessions).where(sessions.c.id == session_id).values(last_used_at=now)
-            )
+            conn.execute(TOUCH_SESSION, {"session": session_id, "at": now})
             return True
 
     def forget_successors(self, *, used_before: datetime) -> int:
@@ -291,17 +320,13 @@ class SqlStore:
 
     def get_session(self, session_id: SessionId) -> Session | None:
         with self._read() as conn:
-            row = conn.execute(select(sessions).where(sessions.c.id == session_id)).first()
+            row = conn.execute(SESSION_BY_ID, {"session_id": session_id}).first()
         return _session(row) if row else None
 
     def live_sessions(self, user_id: UserId, *, now: datetime) -> Sequence[Session]:
-        query = select(sessions).where(
-            sessions.c.user_id == user_id,
-            sessions.c.revoked_at.is_(None),
-            sessions.c.expires_at > now,
-        )
         with self._read() as conn:
-            return [_session(row) for row in conn.execute(query)]
+            found = conn.execute(LIVE_SESSIONS, {"user_id": user_id, "now": now})
+            return [_session(row) for row in found]
 
     def end_session(self, session_id: SessionId, *, now: datetime, reason: str) -> bool:
         with self._write() as conn:

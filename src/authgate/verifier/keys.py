@@ -18,14 +18,15 @@ import threading
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
-
-import httpx
 
 from authgate.core.clock import Clock, utc_now
 from authgate.core.keys import KeyRing, SigningKey, load_jwk
 from authgate.errors import ConfigurationError
+
+if TYPE_CHECKING:  # imported on the first fetch: a server that never fetches saves ~4 MiB
+    import httpx
 
 logger = logging.getLogger("authgate.verifier")
 
@@ -167,6 +168,8 @@ class RemoteKeys:
         return f"RemoteKeys({self.jwks_url or self._discovery_url!r})"
 
     def _fetch(self) -> None:
+        import httpx
+
         now = self.clock()
         self._attempted_at = now
         url = self.jwks_url or self._discovery_url
