@@ -28,8 +28,9 @@ logger = logging.getLogger("authgate")
 Dialect = Literal["sqlite", "postgresql"]
 # pg_advisory_lock key for startup: any fixed 64-bit number; this one spells "authgate".
 STARTUP_LOCK = int.from_bytes(b"authgate", "big") >> 1
-# SQLite work is CPU under the GIL: one thread beats many (see web/pools.py).
-DATABASE_THREADS: dict[Dialect, int] = {"sqlite": 1, "postgresql": 8}
+# SQLite work is mostly CPU under the GIL, and writes take turns (SqlStore's write lock):
+# two threads let one read or sign while the other writes; more only queue (web/pools.py).
+DATABASE_THREADS: dict[Dialect, int] = {"sqlite": 2, "postgresql": 8}
 
 
 def dialect_of(engine: Engine) -> Dialect:

@@ -5,9 +5,10 @@ sign-in), one does the database work of the other routes. Both are bounded twice
 fixed number of threads, and a queue limit past which a request is refused at once
 (503 + Retry-After) rather than left waiting without bound.
 
-Measured on this project's 2-core machine: more threads do not make SQLite work faster
-under the GIL, they make it slower (16 threads rotating refresh tokens: 265/s; one
-thread: 585/s), so the database pool stays small.
+Measured on this project's 2-core machine: many threads make SQLite work slower under
+the GIL (16 threads rotating refresh tokens: 265/s; one thread: 585/s, before SqlStore's
+write lock), while two beat one now that writes take turns at that lock (POST /token
+300-360/s with one, 420-470/s with two, four no better), so the pool stays at two.
 
 Shutdown is bounded too. The threads are daemon threads of the pool's own, not a
 `ThreadPoolExecutor`'s: the interpreter joins those at exit (`threading._register_atexit`),
