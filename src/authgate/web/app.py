@@ -28,7 +28,7 @@ from authgate.web.guarded import GuardedRoutes
 from authgate.web.logs import configure_logging
 from authgate.web.pacing import Pacer
 from authgate.web.page import page
-from authgate.web.pools import WorkPool
+from authgate.web.pools import WorkPool, give_back_free_memory
 from authgate.web.routes import router
 from authgate.web.throttle import Throttle, rates
 from authgate.web.transport import Wire
@@ -64,7 +64,10 @@ def create_app(
         ]
         try:
             # Before serving: a failed sign-in waits out the costliest check (web/pacing.py).
-            await app.state.hashing.run(app.state.pacer.calibrate, parts.passwords, parts.store)
+            # On this thread, blocking since nothing is served yet: a hashing thread would
+            # keep the hash's memory (19 MiB) in its arena for good (web/pools.py).
+            app.state.pacer.calibrate(parts.passwords, parts.store)
+            give_back_free_memory()
             yield
         finally:
             for task in tasks:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import functools
 import os
 import threading
@@ -131,3 +132,18 @@ def _lower_priority(nice: int) -> None:
     """Make this thread yield the CPU to the event loop when both want it (Linux: per thread)."""
     with contextlib.suppress(AttributeError, OSError):  # not Linux, or not permitted
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+
+
+def give_back_free_memory() -> None:
+    """Return the main heap's free memory to the OS (glibc's `malloc_trim`); else a no-op.
+
+    An argon2id hash allocates its whole memory cost (19 MiB with the recommended preset)
+    and frees it; glibc keeps blocks that large for reuse. A hash thread's arena keeps
+    them whatever one asks, but the main heap gives them back on request, so work done
+    once at start (the pacer's calibration) runs on the main thread and ends here.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to give back this way
+        return
