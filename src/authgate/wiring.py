@@ -80,11 +80,13 @@ class Parts:
                     now=clock(),
                 )
         except OperationalError as exc:
+            self.store.close()
             self.engine.dispose()
             raise ConfigurationError(
                 f"cannot reach the database at AUTHGATE_DATABASE_URL: {_reason(exc)}"
             ) from None
         except BaseException:
+            self.store.close()
             self.engine.dispose()  # a refused start leaves no connection behind
             raise
         # Said at every server start (web/app.py), by `authgate serve` and in GET /ready.
@@ -163,6 +165,7 @@ class Parts:
         close = getattr(self.fanout, "close", None)
         if close is not None:
             close()
+        self.store.close()
         self.engine.dispose()
 
     def _warnings(self) -> list[str]:

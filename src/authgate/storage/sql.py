@@ -29,7 +29,7 @@ from authgate.core.store import (
 )
 from authgate.core.users import email_key
 from authgate.errors import EmailTaken
-from authgate.storage.engine import dialect_of, insert_or_skip, lock_table
+from authgate.storage.engine import create_read_engine, dialect_of, insert_or_skip, lock_table
 from authgate.storage.tables import (
     audit_events,
     refresh_tokens,
@@ -105,19 +105,23 @@ class SqlStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._reads = create_read_engine(engine)
         # SQLite has one writer at a time. Threads of this process queue for it here, where
         # the hand-off is immediate, rather than in SQLite's busy handler, which sleeps in
         # growing steps: 16 threads rotating refresh tokens measured 265/s that way and
         # several times more with the lock. Other processes still meet the busy timeout.
         self._write_lock = threading.Lock() if dialect_of(engine) == "sqlite" else None
 
+    def close(self) -> None:
+        """Close the read pool (the engine's owner disposes of the engine)."""
+        if self._reads is not self.engine:
+            self._reads.dispose()
+
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        """A connection for one read statement (SQLite runs it without BEGIN: engine.py)."""
-        with self.engine.connect() as conn:
-            conn = conn.execution_options(sqlite_one_statement=True)
-            with conn.begin():
-                yield conn
+        """A connection for one read statement (storage/engine.py: create_read_engine)."""
+        with self._reads.connect() as conn, conn.begin():
+            yield conn
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
