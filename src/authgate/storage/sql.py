@@ -29,7 +29,7 @@ from authgate.core.store import (
 )
 from authgate.core.users import email_key
 from authgate.errors import EmailTaken
-from authgate.storage.engine import create_read_engine, dialect_of, insert_or_skip, lock_table
+from authgate.storage.engine import create_lean_engine, dialect_of, insert_or_skip, lock_table
 from authgate.storage.tables import (
     audit_events,
     refresh_tokens,
@@ -105,7 +105,10 @@ class SqlStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._reads = create_read_engine(engine)
+        # SQLite: a pool without the "begin" hook (storage/engine.py); reads need no BEGIN,
+        # and writes send their own BEGIN IMMEDIATE.
+        self._lean = create_lean_engine(engine)
+        self._begins_itself = self._lean is not engine
         # SQLite has one writer at a time. Threads of this process queue for it here, where
         # the hand-off is immediate, rather than in SQLite's busy handler, which sleeps in
         # growing steps: 16 threads rotating refresh tokens measured 265/s that way and
@@ -113,21 +116,25 @@ class SqlStore:
         self._write_lock = threading.Lock() if dialect_of(engine) == "sqlite" else None
 
     def close(self) -> None:
-        """Close the read pool (the engine's owner disposes of the engine)."""
-        if self._reads is not self.engine:
-            self._reads.dispose()
+        """Close the lean pool (the engine's owner disposes of the engine)."""
+        if self._begins_itself:
+            self._lean.dispose()
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        """A connection for one read statement (storage/engine.py: create_read_engine)."""
-        with self._reads.connect() as conn, conn.begin():
+        """A connection for one read statement."""
+        with self._lean.connect() as conn, conn.begin():
             yield conn
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        with self._write_lock or contextlib.nullcontext(), self.engine.connect() as conn:
-            conn = conn.execution_options(sqlite_write=True)
+        """A write transaction: on SQLite, BEGIN IMMEDIATE, one thread of the process at a time."""
+        with self._write_lock or contextlib.nullcontext(), self._lean.connect() as conn:
+            if not self._begins_itself:
+                conn = conn.execution_options(sqlite_write=True)  # the hook's BEGIN IMMEDIATE
             with conn.begin():
+                if self._begins_itself:
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
                 yield conn
 
     def ping(self) -> None:
