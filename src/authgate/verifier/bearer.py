@@ -15,6 +15,15 @@ from authgate.core.tokens import SCOPE_TOKEN, AccessClaims
 from authgate.errors import InvalidToken, NoCredentials
 
 
+def asgi_authorization(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """The first Authorization header of an ASGI scope's `headers`, as Starlette's
+    `Headers.get` reads it (ASGI servers lowercase header names), without building one."""
+    for name, value in headers:
+        if name == b"authorization":
+            return value.decode("latin-1")
+    return None
+
+
 def bearer_token(authorization: str | None) -> str | None:
     """The token of an `Authorization: Bearer <token>` header value (RFC 6750 §2.1), or None.
 

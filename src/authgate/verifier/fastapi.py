@@ -17,28 +17,36 @@ HTTPExceptions: 401 with `WWW-Authenticate: Bearer` (no token) or
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Annotated
 
-from fastapi import Depends, HTTPException
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
+from fastapi import HTTPException
+from fastapi.requests import HTTPConnection
+from fastapi.security import HTTPBearer, SecurityScopes
+from fastapi.security.utils import get_authorization_scheme_param
 
 from authgate.core.tokens import AccessClaims
 from authgate.errors import InvalidToken, NoCredentials
 from authgate.verifier import Verifier
-from authgate.verifier.bearer import Refusal, refusal_for_scopes, scope_set
+from authgate.verifier.bearer import Refusal, asgi_authorization, refusal_for_scopes, scope_set
 
-# Declares the scheme in the OpenAPI schema (Swagger's Authorize button); refusals are ours.
-bearer_scheme = HTTPBearer(auto_error=False, description="an authgate access token")
+DESCRIPTION = "an authgate access token"
+# For routes that only declare the scheme in the OpenAPI schema; RequireUser declares it
+# itself, under the same name.
+bearer_scheme = HTTPBearer(auto_error=False, description=DESCRIPTION)
 
 
-class RequireUser:
+class RequireUser(HTTPBearer):
     """A dependency returning the AccessClaims of a valid token with the required scopes.
+
+    It is FastAPI's HTTPBearer security scheme itself (named `HTTPBearer` in the OpenAPI
+    schema: Swagger's Authorize button), reading the header as HTTPBearer does, so a route
+    resolves one dependency rather than two; refusals are ours.
 
     Raises:
         ValueError: a scope that is not an RFC 6749 scope-token.
     """
 
     def __init__(self, verifier: Verifier, *, scopes: Iterable[str] = ()) -> None:
+        super().__init__(auto_error=False, description=DESCRIPTION, scheme_name="HTTPBearer")
         self.verifier = verifier
         self.scopes = scope_set(scopes)
 
@@ -46,18 +54,20 @@ class RequireUser:
         """The same dependency, also requiring `scopes`."""
         return RequireUser(self.verifier, scopes=self.scopes | scope_set(scopes))
 
-    async def __call__(
-        self,
-        security_scopes: SecurityScopes,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+    async def __call__(  # type: ignore[override]  # the claims, not the credentials
+        self, request: HTTPConnection, security_scopes: SecurityScopes
     ) -> AccessClaims:
-        if credentials is None:
+        scheme, token = get_authorization_scheme_param(asgi_authorization(request.scope["headers"]))
+        if not token or scheme.lower() != "bearer":
             raise _refuse(Refusal.of(NoCredentials()))
         try:
-            claims = await self.verifier.averify(credentials.credentials)
+            claims = await self.verifier.averify(token)
         except InvalidToken as exc:
             raise _refuse(Refusal.of(exc)) from None
-        refusal = refusal_for_scopes(claims, self.scopes | scope_set(security_scopes.scopes))
+        required = self.scopes
+        if security_scopes.scopes:  # Security(require_user, scopes=[...])
+            required = required | scope_set(security_scopes.scopes)
+        refusal = refusal_for_scopes(claims, required)
         if refusal is not None:
             raise _refuse(refusal)
         return claims

@@ -32,7 +32,7 @@ from starlette.responses import JSONResponse, Response
 from authgate.core.tokens import AccessClaims
 from authgate.errors import InvalidToken, NoCredentials
 from authgate.verifier import Verifier
-from authgate.verifier.bearer import Refusal, bearer_token
+from authgate.verifier.bearer import Refusal, asgi_authorization, bearer_token
 
 
 class TokenUser(BaseUser):
@@ -69,7 +69,7 @@ class AuthgateBackend(AuthenticationBackend):
         self.verifier = verifier
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
-        token = bearer_token(conn.headers.get("authorization"))
+        token = bearer_token(asgi_authorization(conn.scope["headers"]))
         if token is None:
             return None
         try:

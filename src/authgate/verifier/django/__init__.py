@@ -111,7 +111,8 @@ def authenticate(request: HttpRequest) -> AccessClaims:
         NoCredentials: no Bearer token.
         InvalidToken: a refused one; the subclass says why.
     """
-    token = bearer_token(request.headers.get("Authorization"))
+    # META, not request.headers: that builds a dict of every header on first use.
+    token = bearer_token(request.META.get("HTTP_AUTHORIZATION"))
     if token is None:
         raise NoCredentials
     return configured_verifier().verify(token)
