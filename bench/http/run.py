@@ -1,21 +1,34 @@
-"""HTTP benchmark: authgate against the Express tutorial and a naive FastAPI port, with wrk.
+"""HTTP benchmark: authgate against the Express tutorial, a naive and a plain FastAPI app, with wrk.
 
     .venv/bin/python bench/http/run.py [--rounds 3] [--duration 10]
-        [--servers express,express-keyobject,naive,authgate | --only authgate] [--workers N]
+        [--servers express,naive,plain,authgate,... | --only authgate] [--workers N]
 
-Servers (one process each, fresh for every round, started on a free 127.0.0.1 port):
+Subjects (servers: one process each, fresh for every round, on a free 127.0.0.1 port):
 
-- express            the tutorial's Express app (bench/peers/express), string secrets
-- express-keyobject  the same app with each secret wrapped once in a KeyObject
-- naive              FastAPI + PyJWT + bcrypt on the event loop (bench/peers/naive_fastapi.py)
-- authgate           `python -m authgate serve --workers 1` on a fresh SQLite file
+- express              the tutorial's Express app (bench/peers/express), string secrets
+- express-keyobject    the same app with each secret wrapped once in a KeyObject
+- naive                FastAPI + PyJWT + bcrypt on the event loop (bench/peers/naive_fastapi.py)
+- plain                a plain FastAPI app's unguarded constant route, under authgate's server
+                       settings (bench/peers/plain_fastapi.py): the reference for GET /me
+                       and GET /sessions
+- authgate             `python -m authgate serve --workers 1` on a fresh SQLite file, RS256
+- authgate-postgresql  the same on a fresh database of a throwaway PostgreSQL cluster
+                       (tests/services.py's, started once for the run)
+- authgate-es256, authgate-eddsa   the same on SQLite, signing with ES256 or EdDSA (POST /token)
+- argon2               no server: argon2-cffi alone verifying authgate's argon2id hash in as
+                       many threads as the server's hashing pool (bench/http/inprocess.py),
+                       the ceiling for sign-ins/s
+- costs                no server: in-process µs of one `Service.refresh` on SQLite and
+                       PostgreSQL, and of issuing one access token under RS256, ES256, EdDSA
 - `--workers N` (N > 1) adds "authgate (N workers)", reported separately from the targets.
 
-Each round runs every server in turn (the order rotates from round to round), and for
-each: RSS at idle, GET /test at c=64, GET /test during a 16-way sign-in flood, sign-in
-throughput at c=16, POST /token with 16 refresh-token chains, and the RSS peak. The report
-(medians over rounds; ratios are medians of per-round ratios) goes to
-bench/results/http.md and the chart to bench/results/http.png.
+Each round runs every subject in turn (the order rotates from round to round). The steps
+(lineup.py says which subject takes which): RSS at idle; GET /test, /me and /sessions at
+c=64 with the token of a user with 3 sessions (GET /constant for the plain app); GET /test
+during a 16-way sign-in flood; sign-in throughput at c=16; POST /token with 16
+refresh-token chains; the RSS peak; and the server's CPU time per request. The report
+(report.py: medians over rounds; ratios are medians of per-round ratios; the targets table)
+goes to bench/results/http.md and the chart to bench/results/http.png.
 """
 
 from __future__ import annotations
@@ -23,132 +36,66 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import json
 import math
 import os
-import platform
 import re
 import resource
-import secrets
-import shutil
+import shlex
 import signal
 import socket
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[2]
-HERE = ROOT / "bench" / "http"
-EXPRESS_DIR = ROOT / "bench" / "peers" / "express"
-NAIVE_APP = ROOT / "bench" / "peers" / "naive_fastapi.py"
-RESULTS = ROOT / "bench" / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # lineup.py and report.py
 
-EMAIL = "bench@example.com"
-PASSWORD = "correct horse battery staple"
-GENEROUS = "100000000/minute"
-CHAINS = 16  # POST /token: one connection, one wrk thread and one refresh-token chain each
-FLOOD = 16  # concurrent sign-ins during the flood
-WRK_TIMEOUT = "5s"  # wrk counts slower answers as timeouts and leaves them out of p99
-SETTLE = 2.0  # seconds between scenarios, for queued work (e.g. hashing) to drain
-START_TIMEOUT = 60.0
-QUIET_BUDGET = 300.0  # seconds one run may spend in total waiting for a quieter machine
-OWASP_ARGON2 = "m=19456,t=2,p=1"
-NAN = math.nan
+# bench/scale.py and bench/adapters/run.py import this module for its helpers, some of which
+# live in lineup.py and report.py: the `X as X` imports re-export those by their names.
 
-
-# --- servers ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Server:
-    key: str
-    label: str
-    kind: str  # "express", "naive" or "authgate"
-    keyobject: bool = False
-    workers: int = 1
-
-    @property
-    def tutorial(self) -> bool:
-        """The peers answer with the tutorial's keys and take its {"token"} body."""
-        return self.kind != "authgate"
-
-    @property
-    def access_key(self) -> str:
-        return "accessToken" if self.tutorial else "access_token"
-
-    @property
-    def refresh_key(self) -> str:
-        return "refreshToken" if self.tutorial else "refresh_token"
-
-    @property
-    def refresh_body_key(self) -> str:
-        return "token" if self.tutorial else "refresh_token"
-
-    @property
-    def rotates(self) -> bool:
-        return not self.tutorial
-
-    def launch(self, port: int, folder: Path) -> tuple[list[str], dict[str, str], Path]:
-        """The command, environment and working directory that start this server."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHGATE_")}
-        env.pop("NODE_ENV", None)
-        if self.kind == "express":
-            env.update(
-                PORT=str(port),
-                HOST="127.0.0.1",
-                ACCESS_TOKEN_SECRET=secrets.token_hex(32),
-                REFRESH_TOKEN_SECRET=secrets.token_hex(32),
-                KEYOBJECT="1" if self.keyobject else "0",
-            )
-            return [_tool("node"), "server.js"], env, EXPRESS_DIR
-        if self.kind == "naive":
-            env.update(
-                PORT=str(port),
-                HOST="127.0.0.1",
-                ACCESS_TOKEN_SECRET=secrets.token_hex(32),
-                REFRESH_TOKEN_SECRET=secrets.token_hex(32),
-            )
-            return [sys.executable, str(NAIVE_APP)], env, folder
-        env.update(
-            AUTHGATE_DATABASE_URL=f"sqlite:///{folder / 'authgate.db'}",
-            AUTHGATE_THROTTLE_SIGN_UP=GENEROUS,
-            AUTHGATE_THROTTLE_SIGN_IN_IP=GENEROUS,
-            AUTHGATE_THROTTLE_SIGN_IN_ACCOUNT=GENEROUS,
-            AUTHGATE_THROTTLE_TOKEN=GENEROUS,
-        )
-        command = [sys.executable, "-m", "authgate", "serve", "--host", "127.0.0.1"]
-        return [*command, "--port", str(port), "--workers", str(self.workers)], env, folder
-
-
-PEERS = (
-    Server("express", "Express (string secret)", "express"),
-    Server("express-keyobject", "Express (KeyObject)", "express", keyobject=True),
-    Server("naive", "naive FastAPI + PyJWT", "naive"),
+from lineup import (
+    ALL_SERVERS,
+    COST_SECONDS,
+    EXPRESS_DIR,
+    FLOOD,
+    GET_PATHS,
+    HERE,
+    INPROCESS,
+    NAN,
+    QUIET_BUDGET,
+    ROOT,
+    SESSIONS,
+    START_TIMEOUT,
+    WRK_TIMEOUT,
+    Server,
+    multi_worker,
+    tool,
 )
-AUTHGATE = Server("authgate", "authgate", "authgate")
-ALL_SERVERS = (*PEERS, AUTHGATE)
+from lineup import CHAINS as CHAINS
+from lineup import EMAIL as EMAIL
+from lineup import GENEROUS as GENEROUS
+from lineup import PASSWORD as PASSWORD
+from lineup import RESULTS as RESULTS
+from lineup import SETTLE as SETTLE
+from report import Sample, chart, report
+from report import _ms as _ms
+from report import _num as _num
+from report import _pct as _pct
+from report import _ratio as _ratio
+from report import _times as _times
+from report import median as median
+from report import table as table
 
-
-def multi_worker(workers: int) -> Server:
-    return Server("authgate-workers", f"authgate ({workers} workers)", "authgate", workers=workers)
-
-
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        raise SystemExit(f"bench/http: `{name}` is not on PATH")
-    return path
-
+_tool = tool  # the name bench/scale.py and bench/adapters/run.py use
 
 # --- processes and memory -----------------------------------------------------------------
 
@@ -188,6 +135,17 @@ def rss_mib(pid: int) -> float:
                     seen = True
                     break
     return total_kib / 1024 if seen else NAN
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of the process and its descendants, waited-for ones included."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for member in process_tree(pid):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            total += sum(int(n) for n in fields[11:15])  # utime stime cutime cstime
+    return total / ticks
 
 
 @dataclass(frozen=True)
@@ -275,13 +233,15 @@ class RssSampler(threading.Thread):
         return self.peak
 
 
-def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
+def wait_ready(
+    url: str, process: subprocess.Popen[bytes], timeout: float, path: str = "/test"
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"the server exited with status {process.returncode}")
         try:
-            httpx.get(f"{url}/test", timeout=2)  # any answer (401 without a token) will do
+            httpx.get(f"{url}{path}", timeout=2)  # any answer (401 without a token) will do
             return
         except httpx.TransportError:
             time.sleep(0.1)
@@ -409,8 +369,6 @@ def run_wrk(command: list[str], seconds: int, log: Path, env: dict[str, str]) ->
 
 # --- one server, one round ----------------------------------------------------------------
 
-Sample = dict[str, float]
-
 
 def sign_in(http: httpx.Client) -> dict[str, Any]:
     answer = http.post("/sign-in", json={"email": EMAIL, "password": PASSWORD})
@@ -438,134 +396,245 @@ def stored_hash_parameters(database: Path) -> str:
     return "unknown (no password hash found)"
 
 
+class PostgresCluster:
+    """The throwaway PostgreSQL the PostgreSQL subjects need: tests/services.py's, started once.
+
+    A fresh database per subject and round. The test cluster runs with fsync off; each
+    database turns synchronous_commit back on, so a commit is written to the WAL before
+    it is acknowledged and survives a crash of PostgreSQL (not of the machine), as
+    authgate's SQLite with synchronous=NORMAL survives a crash of the server process.
+    """
+
+    def __init__(self) -> None:
+        self.cluster: Any = None
+        self.problem = ""
+
+    def start(self) -> bool:
+        sys.path.append(str(ROOT / "tests"))
+        try:
+            import psycopg
+            import pytest
+
+            from services import Postgres
+        except ImportError as exc:
+            self.problem = f"cannot start PostgreSQL ({exc}; install '.[test]')"
+            return False
+        try:
+            self.cluster = Postgres().start()
+        except (Exception, pytest.skip.Exception, pytest.fail.Exception) as exc:
+            self.problem = f"cannot start PostgreSQL: {exc}"
+            return False
+        with psycopg.connect(self.cluster.conninfo("postgres")) as conn:
+            row = conn.execute("SHOW server_version").fetchone()
+        self.version = row[0] if row else "?"
+        return True
+
+    def database(self, name: str) -> str:
+        import psycopg
+
+        url: str = self.cluster.create_database(name)
+        with psycopg.connect(self.cluster.conninfo("postgres"), autocommit=True) as conn:
+            conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = on')
+        return url
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.cluster.process.pid) if self.cluster is not None else 0.0
+
+    def stop(self) -> None:
+        if self.cluster is not None:
+            self.cluster.stop()
+
+    @property
+    def note(self) -> str:
+        return (
+            f"PostgreSQL {self.version} on this machine (a throwaway cluster, tests/services.py):"
+            " fsync off, synchronous_commit on (a commit survives a crash of PostgreSQL, not of"
+            " the machine, like authgate's SQLite at synchronous=NORMAL); one database per"
+            " round; authgate's own pool."
+        )
+
+
+@dataclass
+class Steps:
+    """The steps of one server in one round, each adding its figures to `sample`."""
+
+    server: Server
+    url: str
+    duration: int
+    folder: Path
+    pid: int
+    sample: Sample
+    database_cpu: Callable[[], float]
+    bearer: tuple[str, ...] = ()
+
+    def _run(
+        self, name: str, command: list[str], env: dict[str, str], seconds: int | None = None
+    ) -> tuple[WrkResult, float, float]:
+        """wrk's result, and the server's and the database's CPU µs per request answered."""
+        cpu, database = cpu_seconds(self.pid), self.database_cpu()
+        result = run_wrk(command, seconds or self.duration, self.folder / f"wrk-{name}.txt", env)
+        answered = result.requests or NAN
+        return (
+            result,
+            (cpu_seconds(self.pid) - cpu) / answered * 1e6,
+            (self.database_cpu() - database) / answered * 1e6,
+        )
+
+    def get(self, step: str) -> None:
+        path = GET_PATHS[step]
+        command = wrk_command(2, 64, self.duration, "report.lua", self.url + path, *self.bearer)
+        result, cpu, _ = self._run(step, command, {})
+        self.sample |= {
+            f"{step}_rps": result.ok_per_second,
+            f"{step}_p50_ms": result.p50_ms,
+            f"{step}_p99_ms": result.p99_ms,
+            f"{step}_errors": result.errors,
+            f"{step}_cpu_us": cpu,
+        }
+        print(
+            f"    GET {path:<11} {_num(result.ok_per_second)} req/s, p99 {_ms(result.p99_ms)}"
+            f" ms, errors {result.errors}, server CPU {_num(cpu)} µs/req",
+            flush=True,
+        )
+
+    def flood(self, body: dict[str, str]) -> None:
+        """GET /test during a sign-in flood."""
+        flood_seconds = self.duration + 2
+        flood = start_wrk(
+            wrk_command(1, FLOOD, flood_seconds, "signin.lua", f"{self.url}/sign-in"),
+            body,
+            self.folder / "wrk-flood-signin.txt",
+        )
+        time.sleep(1)
+        loaded = run_wrk(
+            wrk_command(1, 64, self.duration, "report.lua", f"{self.url}/test", *self.bearer),
+            self.duration,
+            self.folder / "wrk-flood-test.txt",
+            {},
+        )
+        flooding = finish_wrk(flood, flood_seconds, self.folder / "wrk-flood-signin.txt")
+        self.sample |= {
+            "flood_test_rps": loaded.ok_per_second,
+            "flood_test_p99_ms": loaded.p99_ms,
+            "flood_test_errors": loaded.errors,
+            "flood_test_timeouts": loaded.timeouts,
+            "flood_retention": _ratio(loaded.ok_per_second, self.sample.get("test_rps", NAN)),
+            "flood_signin_rps": flooding.ok_per_second,
+        }
+        print(
+            f"    under flood     {_num(loaded.ok_per_second)} req/s"
+            f" ({_pct(self.sample['flood_retention'])} of unloaded), p99 {_ms(loaded.p99_ms)}"
+            f" ms, errors {loaded.errors}; sign-ins/s {_num(flooding.ok_per_second)}",
+            flush=True,
+        )
+
+    def signin(self, body: dict[str, str]) -> None:
+        """Sign-in throughput, c=16."""
+        command = wrk_command(2, FLOOD, self.duration, "signin.lua", f"{self.url}/sign-in")
+        signin, cpu, _ = self._run("signin", command, body)
+        self.sample |= {
+            "signin_rps": signin.ok_per_second,
+            "signin_p50_ms": signin.p50_ms,
+            "signin_p99_ms": signin.p99_ms,
+            "signin_errors": signin.errors,
+            "signin_cpu_us": cpu,
+        }
+        print(
+            f"    POST /sign-in   {_num(signin.ok_per_second)}/s, p99 {_ms(signin.p99_ms)} ms,"
+            f" errors {signin.errors}",
+            flush=True,
+        )
+
+    def token(self, http: httpx.Client) -> None:
+        """POST /token, one refresh-token chain per connection and wrk thread."""
+        chains = [sign_in(http)[self.server.refresh_key] for _ in range(CHAINS)]
+        tokens_file = self.folder / "refresh-tokens.txt"
+        tokens_file.write_text("\n".join(chains) + "\n")
+        command = wrk_command(CHAINS, CHAINS, self.duration, "refresh.lua", f"{self.url}/token")
+        env = {
+            "BENCH_TOKENS_FILE": str(tokens_file),
+            "BENCH_BODY_KEY": self.server.refresh_body_key,
+            "BENCH_ROTATES": "1" if self.server.rotates else "0",
+        }
+        refresh, cpu, database = self._run("token", command, env)
+        self.sample |= {
+            "token_rps": refresh.ok_per_second,
+            "token_p99_ms": refresh.p99_ms,
+            "token_errors": refresh.errors,
+            "token_cpu_us": cpu,
+        }
+        if self.server.postgresql:
+            self.sample["token_db_cpu_us"] = database
+        print(
+            f"    POST /token     {_num(refresh.ok_per_second)}/s, p99 {_ms(refresh.p99_ms)} ms,"
+            f" errors {refresh.errors}, server CPU {_num(cpu)} µs/call"
+            + (f" (+ PostgreSQL {_num(database)})" if self.server.postgresql else ""),
+            flush=True,
+        )
+
+
 def measure(
     server: Server,
     args: argparse.Namespace,
     folder: Path,
     notes: dict[str, str],
     incidents: list[str],
+    database_url: str | None = None,
+    database_cpu: Callable[[], float] = lambda: 0.0,
 ) -> Sample:
     folder.mkdir(parents=True)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    command, env, cwd = server.launch(port, folder)
-    duration: int = args.duration
+    command, env, cwd = server.launch(port, folder, database_url)
     sample: Sample = {}
-    clock = CpuClock.now()
+    clock, database_start = CpuClock.now(), database_cpu()
     with (folder / "server.log").open("wb") as server_log:
         process = subprocess.Popen(  # noqa: S603 - our own servers, by absolute path
             command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=server_log
         )
     sampler = RssSampler(process.pid)
     sampler.start()
+    steps = Steps(server, url, args.duration, folder, process.pid, sample, database_cpu)
+    body = {"BENCH_BODY": f'{{"email": "{EMAIL}", "password": "{PASSWORD}"}}'}
     try:
-        wait_ready(url, process, START_TIMEOUT)
+        wait_ready(url, process, START_TIMEOUT, server.ready_path)
         with httpx.Client(base_url=url, timeout=60) as http:
-            http.get("/test")  # the warm-up request
+            http.get(server.ready_path)  # the warm-up request
             time.sleep(0.5)
             sample["rss_idle_mib"] = rss_mib(process.pid)
-            http.post("/sign-up", json={"email": EMAIL, "password": PASSWORD}).raise_for_status()
-            access = sign_in(http)[server.access_key]
-            if server.kind == "authgate":
-                notes.setdefault("password hash", stored_hash_parameters(folder / "authgate.db"))
-            bearer = f"Authorization: Bearer {access}"
-            body = {"BENCH_BODY": f'{{"email": "{EMAIL}", "password": "{PASSWORD}"}}'}
-
-            # a. GET /test, c=64
-            test = run_wrk(
-                wrk_command(2, 64, duration, "report.lua", f"{url}/test", bearer),
-                duration,
-                folder / "wrk-test.txt",
-                {},
-            )
-            sample |= {
-                "test_rps": test.ok_per_second,
-                "test_p50_ms": test.p50_ms,
-                "test_p99_ms": test.p99_ms,
-                "test_errors": test.errors,
-            }
-            print(f"    GET /test      {_num(test.ok_per_second)} req/s", end="", flush=True)
-            print(f", p99 {_ms(test.p99_ms)} ms, errors {test.errors}", flush=True)
-            time.sleep(SETTLE)
-
-            # b. GET /test during a 16-way sign-in flood
-            flood_seconds = duration + 2
-            flood = start_wrk(
-                wrk_command(1, FLOOD, flood_seconds, "signin.lua", f"{url}/sign-in"),
-                body,
-                folder / "wrk-flood-signin.txt",
-            )
-            time.sleep(1)
-            loaded = run_wrk(
-                wrk_command(1, 64, duration, "report.lua", f"{url}/test", bearer),
-                duration,
-                folder / "wrk-flood-test.txt",
-                {},
-            )
-            flooding = finish_wrk(flood, flood_seconds, folder / "wrk-flood-signin.txt")
-            sample |= {
-                "flood_test_rps": loaded.ok_per_second,
-                "flood_test_p99_ms": loaded.p99_ms,
-                "flood_test_errors": loaded.errors,
-                "flood_test_timeouts": loaded.timeouts,
-                "flood_retention": _ratio(loaded.ok_per_second, test.ok_per_second),
-                "flood_signin_rps": flooding.ok_per_second,
-            }
-            print(
-                f"    under flood    {_num(loaded.ok_per_second)} req/s"
-                f" ({_pct(sample['flood_retention'])} of unloaded), p99 {_ms(loaded.p99_ms)} ms,"
-                f" errors {loaded.errors}; sign-ins/s {_num(flooding.ok_per_second)}",
-                flush=True,
-            )
-            time.sleep(SETTLE)
-
-            # c. sign-in throughput, c=16
-            signin = run_wrk(
-                wrk_command(2, FLOOD, duration, "signin.lua", f"{url}/sign-in"),
-                duration,
-                folder / "wrk-signin.txt",
-                body,
-            )
-            sample |= {
-                "signin_rps": signin.ok_per_second,
-                "signin_p50_ms": signin.p50_ms,
-                "signin_p99_ms": signin.p99_ms,
-                "signin_errors": signin.errors,
-            }
-            print(f"    POST /sign-in  {_num(signin.ok_per_second)}/s", end="", flush=True)
-            print(f", p99 {_ms(signin.p99_ms)} ms, errors {signin.errors}", flush=True)
-            time.sleep(SETTLE)
-
-            # d. POST /token, one refresh-token chain per connection and wrk thread
-            chains = [sign_in(http)[server.refresh_key] for _ in range(CHAINS)]
-            tokens_file = folder / "refresh-tokens.txt"
-            tokens_file.write_text("\n".join(chains) + "\n")
-            refresh = run_wrk(
-                wrk_command(CHAINS, CHAINS, duration, "refresh.lua", f"{url}/token"),
-                duration,
-                folder / "wrk-token.txt",
-                {
-                    "BENCH_TOKENS_FILE": str(tokens_file),
-                    "BENCH_BODY_KEY": server.refresh_body_key,
-                    "BENCH_ROTATES": "1" if server.rotates else "0",
-                },
-            )
-            sample |= {
-                "token_rps": refresh.ok_per_second,
-                "token_p99_ms": refresh.p99_ms,
-                "token_errors": refresh.errors,
-            }
-            print(f"    POST /token    {_num(refresh.ok_per_second)}/s", end="", flush=True)
-            print(f", p99 {_ms(refresh.p99_ms)} ms, errors {refresh.errors}", flush=True)
+            if server.kind != "plain":
+                http.post(
+                    "/sign-up", json={"email": EMAIL, "password": PASSWORD}
+                ).raise_for_status()
+                access = [sign_in(http) for _ in range(SESSIONS)][-1][server.access_key]
+                steps.bearer = (f"Authorization: Bearer {access}",)
+                if server.kind == "authgate" and not server.postgresql:
+                    notes.setdefault(
+                        "password hash", stored_hash_parameters(folder / "authgate.db")
+                    )
+            for index, step in enumerate(server.steps):
+                if index:
+                    time.sleep(SETTLE)
+                if step in GET_PATHS:
+                    steps.get(step)
+                elif step == "flood":
+                    steps.flood(body)
+                elif step == "signin":
+                    steps.signin(body)
+                elif step == "token":
+                    steps.token(http)
     except Exception as exc:  # a broken round is reported, not fatal
         print(f"    FAILED: {exc}; server log: {folder / 'server.log'}", flush=True)
         incidents.append(f"{server.label}: {exc} (log: {folder / 'server.log'})")
     finally:
         sample["rss_peak_mib"] = sampler.stop()
         stop_server(process)
-    sample["others_cpu"], sample["steal_cpu"] = CpuClock.now().since(clock)
+    others, sample["steal_cpu"] = CpuClock.now().since(clock)
+    # PostgreSQL works for the server under test: not "other processes".
+    capacity = (time.monotonic() - clock.wall) * (os.cpu_count() or 1)
+    sample["others_cpu"] = max(others - (database_cpu() - database_start) / capacity, 0.0)
     print(
-        f"    RSS            idle {_num(sample.get('rss_idle_mib', NAN))} MiB,"
+        f"    RSS             idle {_num(sample.get('rss_idle_mib', NAN))} MiB,"
         f" peak {_num(sample['rss_peak_mib'])} MiB; other processes used"
         f" {_pct(sample['others_cpu'])} of the CPUs, the host stole {_pct(sample['steal_cpu'])}",
         flush=True,
@@ -573,457 +642,67 @@ def measure(
     return sample
 
 
-# --- statistics and formatting ------------------------------------------------------------
-
-
-def _ratio(numerator: float, denominator: float) -> float:
-    if math.isnan(numerator) or math.isnan(denominator):
-        return NAN
-    if denominator == 0:
-        return math.inf if numerator > 0 else NAN
-    return numerator / denominator
-
-
-def median(values: Sequence[float]) -> float:
-    real = [v for v in values if not math.isnan(v)]
-    return statistics.median(real) if real else NAN
-
-
-def _num(value: float) -> str:
-    if math.isnan(value):
-        return "n/a"
-    if math.isinf(value):
-        return "∞"
-    if abs(value) >= 100:
-        return f"{value:,.0f}"
-    if abs(value) >= 10:
-        return f"{value:.1f}"
-    return f"{value:.2f}"
-
-
-def _count(value: float) -> str:
-    return "n/a" if math.isnan(value) else f"{value:,.0f}"
-
-
-def _ms(value: float) -> str:
-    return f"> {_timeout_ms():,}" if math.isinf(value) else _num(value)
-
-
-def _timeout_ms() -> int:
-    return int(WRK_TIMEOUT.removesuffix("s")) * 1000
-
-
-def _pct(value: float) -> str:
-    return "n/a" if math.isnan(value) else f"{value * 100:.0f}%"
-
-
-def _times(value: float) -> str:
-    if math.isnan(value):
-        return "n/a"
-    if math.isinf(value):
-        return "∞"
-    return f"{value:,.0f}x" if value >= 100 else f"{value:.2f}x"
-
-
-def combined(samples: Sequence[Sample], key: str) -> float:
-    values = [s.get(key, NAN) for s in samples]
-    if key.endswith(("_errors", "_timeouts")):
-        real = [v for v in values if not math.isnan(v)]
-        return float(sum(real)) if real else NAN
-    return median(values)
-
-
-def per_round_ratio(mine: Sequence[Sample], theirs: Sequence[Sample], key: str) -> float:
-    return median(
-        [_ratio(a.get(key, NAN), b.get(key, NAN)) for a, b in zip(mine, theirs, strict=True)]
-    )
-
-
-def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return [*lines, ""]
-
-
-SCENARIOS: list[tuple[str, list[tuple[str, str, Callable[[float], str]]]]] = [
-    (
-        "GET /test, unloaded (`wrk -t2 -c64`)",
-        [
-            ("test_rps", "req/s", _num),
-            ("test_p50_ms", "p50 ms", _ms),
-            ("test_p99_ms", "p99 ms", _ms),
-            ("test_errors", "errors (all rounds)", _count),
-        ],
-    ),
-    (
-        f"GET /test during a {FLOOD}-way sign-in flood (`wrk -t1 -c64` on /test while "
-        f"`wrk -t1 -c{FLOOD}` signs in)",
-        [
-            ("flood_test_rps", "/test req/s", _num),
-            ("flood_test_p99_ms", "/test p99 ms", _ms),
-            ("flood_retention", "share of unloaded req/s", _pct),
-            ("flood_test_errors", "/test errors (all rounds)", _count),
-            ("flood_test_timeouts", "of which timeouts", _count),
-            ("flood_signin_rps", "sign-ins/s meanwhile", _num),
-        ],
-    ),
-    (
-        f"POST /sign-in throughput (`wrk -t2 -c{FLOOD}`, one user, right password)",
-        [
-            ("signin_rps", "sign-ins/s (200 only)", _num),
-            ("signin_p50_ms", "p50 ms", _ms),
-            ("signin_p99_ms", "p99 ms", _ms),
-            ("signin_errors", "errors (all rounds)", _count),
-        ],
-    ),
-    (
-        f"POST /token (`wrk -t{CHAINS} -c{CHAINS}`, one refresh-token chain per connection)",
-        [
-            ("token_rps", "/token/s (200 only)", _num),
-            ("token_p99_ms", "p99 ms", _ms),
-            ("token_errors", "errors (all rounds)", _count),
-        ],
-    ),
-    (
-        "Server memory (VmRSS of the server process and its children)",
-        [
-            ("rss_idle_mib", "idle MiB (after start + 1 request)", _num),
-            ("rss_peak_mib", "peak MiB (sampled every 0.2 s)", _num),
-        ],
-    ),
-]
-
-RATIOS: list[tuple[str, str]] = [
-    ("test_rps", "GET /test req/s (higher is better)"),
-    ("test_p99_ms", "GET /test p99 (lower is better)"),
-    ("flood_test_rps", "GET /test req/s under flood (higher is better)"),
-    ("signin_rps", "sign-ins/s (higher is better)"),
-    ("token_rps", "/token/s (higher is better)"),
-    ("rss_idle_mib", "RSS idle (lower is better)"),
-    ("rss_peak_mib", "RSS peak (lower is better)"),
-]
-
-
-@dataclass(frozen=True)
-class Target:
-    text: str
-    value: float
-    shown: str
-    met: bool | None  # None: a server it needs was not run
-
-
-def targets(results: dict[str, list[Sample]]) -> list[Target]:
-    mine = results.get("authgate")
-    if mine is None:
-        return []
-
-    def against(peer: str, key: str, want: Callable[[float], bool], text: str) -> Target:
-        if peer not in results:
-            return Target(text, NAN, "n/a (peer not run)", None)
-        value = per_round_ratio(mine, results[peer], key)
-        return Target(text, value, _times(value), None if math.isnan(value) else want(value))
-
-    retention = median([s.get("flood_retention", NAN) for s in mine])
-    return [
-        against(
-            "express-keyobject",
-            "test_rps",
-            lambda r: r >= 2,
-            "GET /test req/s >= 2x Express (KeyObject)",
-        ),
-        against(
-            "express-keyobject",
-            "test_p99_ms",
-            lambda r: r <= 1,
-            "GET /test p99 no worse than Express (KeyObject) (ratio <= 1)",
-        ),
-        Target(
-            "GET /test under the sign-in flood keeps >= 50% of its unloaded req/s",
-            retention,
-            _pct(retention),
-            None if math.isnan(retention) else retention >= 0.5,
-        ),
-        against(
-            "express",
-            "signin_rps",
-            lambda r: r >= 1,
-            "sign-ins/s >= the tutorial Express app's (bcrypt cost 10)",
-        ),
-        against(
-            "express",
-            "rss_idle_mib",
-            lambda r: r <= 1,
-            "RSS at idle no more than the Express app's (ratio <= 1)",
-        ),
-    ]
-
-
-def versions() -> list[str]:
-    def run(*command: str, cwd: Path = ROOT) -> str:
-        try:
-            done = subprocess.run(  # noqa: S603 - fixed local tools
-                list(command), cwd=cwd, capture_output=True, text=True, timeout=30, check=False
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            return "?"
-        return (done.stdout or done.stderr).strip().splitlines()[0] if done.stdout else "?"
-
-    def node_version(package: str) -> str:
-        lock = EXPRESS_DIR / "node_modules" / package / "package.json"
-        match = re.search(r'"version"\s*:\s*"([^"]+)"', lock.read_text()) if lock.exists() else None
-        return match.group(1) if match else "?"
-
-    from importlib.metadata import PackageNotFoundError, version
-
-    def py_version(package: str) -> str:
-        try:
-            return version(package)
-        except PackageNotFoundError:
-            return "?"
-
-    cpu = "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return [
-        f"- Machine: {os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()};"
-        " wrk and the server share these cores over loopback, so every figure includes the"
-        " client's own CPU use.",
-        "- authgate: 1 uvicorn worker unless labelled otherwise;"
-        " generous throttles (AUTHGATE_THROTTLE_* = "
-        f"{GENEROUS}); fresh SQLite file per round.",
-        f"- Node {run(_tool('node'), '--version')}: express {node_version('express')},"
-        f" jsonwebtoken {node_version('jsonwebtoken')}, bcrypt {node_version('bcrypt')}"
-        " (native, cost 10); one process.",
-        f"- Python {platform.python_version()}: fastapi {py_version('fastapi')},"
-        f" uvicorn {py_version('uvicorn')} (uvloop {py_version('uvloop')},"
-        f" httptools {py_version('httptools')}), PyJWT {py_version('PyJWT')},"
-        f" bcrypt {py_version('bcrypt')}, argon2-cffi {py_version('argon2-cffi')}.",
-        f"- {run(_tool('wrk'), '-v')}; wrk --timeout {WRK_TIMEOUT} (slower answers count as"
-        " timeouts and are not in the percentiles).",
-    ]
-
-
-def sources(notes: dict[str, str]) -> list[str]:
-    rounds = {k.removeprefix("source "): v for k, v in notes.items() if k.startswith("source ")}
-    if not rounds:
-        return []
-    if len(set(rounds.values())) == 1:
-        return [f"- authgate source measured: {next(iter(rounds.values()))}, in every round."]
-    listed = "; ".join(f"{r}: {state}" for r, state in sorted(rounds.items()))
-    return [
-        f"- **authgate's source changed during the run** (it is being worked on): {listed}."
-        " Medians mix these versions; compare the per-round table."
-    ]
-
-
-def report(
-    results: dict[str, list[Sample]],
-    servers: Sequence[Server],
+def measure_inprocess(
+    server: Server,
     args: argparse.Namespace,
+    folder: Path,
     notes: dict[str, str],
-    incidents: Sequence[str],
-    elapsed: float,
-) -> str:
-    command = " ".join([".venv/bin/python", "bench/http/run.py", *sys.argv[1:]])
-
-    def everything(key: str) -> list[float]:
-        return [v for rounds in results.values() for s in rounds if not math.isnan(v := s[key])]
-
-    main = [s for s in servers if s.key != "authgate-workers"]
-    extra = [s for s in servers if s.key == "authgate-workers"]
-    lines = [
-        "# HTTP benchmark: authgate and the servers users compare it with",
-        "",
-        f"`{command}` — {args.rounds} round(s) of {args.duration} s per scenario, every server"
-        " measured in every round (order rotated each round); figures are medians over"
-        f" rounds. Run on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, took {elapsed / 60:.1f} min.",
-        "",
-        *versions(),
-        *sources(notes),
-        f"- Password hash authgate stored: {notes.get('password hash', 'not checked')}"
-        f" (OWASP argon2id: {OWASP_ARGON2}).",
-        f"- Machine noise: while each server was measured, other processes on this machine"
-        f" used a median {_pct(median(everything('others_cpu')))} (max"
-        f" {_pct(max(everything('others_cpu'), default=NAN))}) of its CPU time and the host"
-        f" stole {_pct(median(everything('steal_cpu')))} (max"
-        f" {_pct(max(everything('steal_cpu'), default=NAN))}); see the per-round table.",
-        "",
-    ]
-    if incidents:
-        lines += ["**Incidents** (those rounds lack some figures for that server):", ""]
-        lines += [f"- {incident}" for incident in incidents]
-        lines += [""]
-    for title, columns in SCENARIOS:
-        lines += [f"## {title}", ""]
-        rows = [
-            [server.label, *[fmt(combined(results[server.key], key)) for key, _, fmt in columns]]
-            for server in [*main, *extra]
-        ]
-        if title.startswith("POST /token"):
-            lines += table(
-                ["server", *[name for _, name, _ in columns], "rotates?"],
-                [
-                    [*row, "yes" if server.rotates else "no (the tutorial reuses the token)"]
-                    for row, server in zip(rows, [*main, *extra], strict=True)
-                ],
-            )
-        else:
-            lines += table(["server", *[name for _, name, _ in columns]], rows)
-
-    peers = [p for p in PEERS if p.key in results]
-    for mine in [s for s in [AUTHGATE, *extra] if s.key in results]:
-        if not peers:
-            break
-        lines += [
-            f"## Ratios: {mine.label} ÷ each peer (median of per-round ratios)",
-            "",
-            *table(
-                ["metric", *[f"÷ {p.label}" for p in peers]],
-                [
-                    [
-                        name,
-                        *[
-                            _times(per_round_ratio(results[mine.key], results[p.key], key))
-                            for p in peers
-                        ],
-                    ]
-                    for key, name in RATIOS
-                ],
-            ),
-        ]
-        if mine.key == "authgate-workers":
-            lines += [
-                f"{mine.label} is reported separately: the targets compare one authgate process"
-                " with one (single-threaded) Node process.",
-                "",
-            ]
-
-    goals = targets(results)
-    if goals:
-        lines += [
-            "## Targets (one authgate process vs one Node process)",
-            "",
-            *table(
-                ["target", "measured", "verdict"],
-                [
-                    [
-                        goal.text,
-                        goal.shown,
-                        "n/a" if goal.met is None else ("met" if goal.met else "NOT met"),
-                    ]
-                    for goal in goals
-                ],
-            ),
-        ]
-
-    lines += ["## Per round", ""]
-    keys: list[tuple[str, str, Callable[[float], str]]] = [
-        ("test_rps", "/test req/s", _num),
-        ("flood_test_rps", "under flood", _num),
-        ("flood_retention", "share kept", _pct),
-        ("signin_rps", "sign-in/s", _num),
-        ("token_rps", "/token/s", _num),
-        ("rss_idle_mib", "RSS idle MiB", _num),
-        ("others_cpu", "others' CPU", _pct),
-        ("steal_cpu", "host steal", _pct),
-    ]
-    lines += table(
-        ["server", *[name for _, name, _ in keys]],
-        [
-            [
-                server.label,
-                *[
-                    " / ".join(fmt(s.get(key, NAN)) for s in results[server.key])
-                    for key, _, fmt in keys
-                ],
-            ]
-            for server in [*main, *extra]
-        ],
-    )
-    lines += [
-        "Notes:",
-        "",
-        "- A request counts only when answered 200 (sign-in, /token) or below 400 (/test)."
-        " Errors are the answers that do not count plus socket errors and timeouts; wrk counts"
-        f" a request still unanswered after {WRK_TIMEOUT} as a timeout.",
-        f"- A latency of '> {_timeout_ms():,}' means too many requests outlasted the wrk timeout"
-        " to place that percentile; n/a means nothing was answered or timed out in that window.",
-        "- POST /token on authgate rotates the refresh token on every call, each connection"
-        " following its own chain; the tutorial and the naive port hand back an access token"
-        " for the same, never-rotated refresh token, which is less work.",
-        '- Per-round cells are in round order. "Others\' CPU" is the share of the machine used'
-        " by processes other than this script, its wrk runs and the server under test while"
-        " that server was measured; before each server the script waits (a little) for it to"
-        " fall below 15%.",
-        "- Server stdout (uvicorn's access log, if on) goes to /dev/null; stderr to a log file.",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def chart(
-    results: dict[str, list[Sample]], servers: Sequence[Server], args: argparse.Namespace
-) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    groups = [
-        ("test_rps", "GET /test\n(c=64)"),
-        ("flood_test_rps", f"GET /test during\n{FLOOD}-way sign-in flood"),
-        ("signin_rps", f"sign-ins/s\n(c={FLOOD})"),
-        ("token_rps", f"POST /token/s ({CHAINS} chains;\nonly authgate rotates)"),
-    ]
-    colours = {
-        "express": "#9e9e9e",
-        "express-keyobject": "#616161",
-        "naive": "#f4a261",
-        "authgate": "#2a9d8f",
-        "authgate-workers": "#7fcdbb",
-    }
-    width = 0.8 / len(servers)
-    figure, axes = plt.subplots(figsize=(11, 5.5))
-    floor = 0.1  # zero cannot sit on a log axis; such bars are drawn at the floor
-    for index, server in enumerate(servers):
-        values = [combined(results[server.key], key) for key, _ in groups]
-        positions = [g + (index - (len(servers) - 1) / 2) * width for g in range(len(groups))]
-        heights = [v if v > floor else floor for v in [0.0 if math.isnan(v) else v for v in values]]
-        bars = axes.bar(
-            positions,
-            heights,
-            width * 0.92,
-            label=server.label,
-            color=colours.get(server.key, "#888888"),
-            hatch="//" if server.key == "authgate-workers" else None,
+    incidents: list[str],
+    postgresql_url: str | None,
+) -> Sample:
+    """The argon2id ceiling or authgate's in-process costs (bench/http/inprocess.py)."""
+    folder.mkdir(parents=True)
+    if server.kind == "argon2":
+        command = [sys.executable, str(INPROCESS), "ceiling", "--seconds", str(args.duration)]
+    else:
+        urls = [f"sqlite:///{folder / 'costs.db'}", *([postgresql_url] if postgresql_url else [])]
+        command = [sys.executable, str(INPROCESS), "costs", "--seconds", str(COST_SECONDS)]
+        command += [part for url in urls for part in ("--database-url", url)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHGATE_")}
+    sample: Sample = {}
+    clock = CpuClock.now()
+    try:
+        done = subprocess.run(  # noqa: S603 - this interpreter, our own script
+            command,
+            cwd=folder,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=args.duration + 120,
+            check=True,
         )
-        for bar, value in zip(bars, values, strict=True):
-            axes.annotate(
-                "0" if value == 0 else _num(value),
-                (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                xytext=(0, 2),
-                textcoords="offset points",
-                ha="center",
-                va="bottom",
-                fontsize=7,
-                rotation=90 if len(servers) > 4 else 0,
+        figures = json.loads(done.stdout.strip().splitlines()[-1])
+    except (subprocess.SubprocessError, ValueError, IndexError) as exc:
+        stderr = getattr(exc, "stderr", "") or ""
+        (folder / "stderr.txt").write_text(stderr)
+        print(f"    FAILED: {exc}; see {folder / 'stderr.txt'}", flush=True)
+        incidents.append(f"{server.label}: {exc} (see {folder / 'stderr.txt'})")
+        figures = {}
+    if server.kind == "argon2" and figures:
+        sample["ceiling_rps"] = figures["verifications_per_s"]
+        sample["ceiling_threads"] = figures["threads"]
+        notes.setdefault("ceiling parameters", f"argon2id {figures['parameters']}")
+        print(
+            f"    argon2id        {_num(sample['ceiling_rps'])} verifications/s in"
+            f" {figures['threads']} threads ({figures['parameters']})",
+            flush=True,
+        )
+    elif figures:
+        for database, micros in figures["rotation_us"].items():
+            sample[f"rotation_{database}_us"] = micros
+        for algorithm, micros in figures["signing_us"].items():
+            sample[f"sign_{algorithm}_us"] = micros
+        print(
+            "    in-process      "
+            + ", ".join(
+                f"Service.refresh on {k} {_num(v)} µs" for k, v in figures["rotation_us"].items()
             )
-    axes.set_yscale("log")
-    axes.set_ylim(floor, axes.get_ylim()[1] * 3)
-    axes.set_xticks(range(len(groups)), [name for _, name in groups])
-    axes.set_ylabel("per second (log scale; 200 answers only)")
-    axes.set_title(
-        f"authgate vs peers: medians of {args.rounds} round(s) x {args.duration} s, "
-        f"{os.cpu_count()} cores shared by wrk and the server"
-    )
-    axes.legend(fontsize=8, loc="upper right")
-    axes.grid(axis="y", which="major", alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(RESULTS / "http.png", dpi=130)
-    plt.close(figure)
+            + "; issuing a token "
+            + ", ".join(f"{k} {_num(v)} µs" for k, v in figures["signing_us"].items()),
+            flush=True,
+        )
+    sample["others_cpu"], sample["steal_cpu"] = CpuClock.now().since(clock)
+    return sample
 
 
 # --- main ---------------------------------------------------------------------------------
@@ -1073,39 +752,97 @@ def main() -> None:
         type=float,
         default=30,
         help="before each server, wait up to this many seconds while other processes keep"
-        " more than 15%% of the CPU busy (default 30, at most 300 in all; 0 never waits)",
+        f" more than 15%% of the CPU busy (default 30, at most {QUIET_BUDGET:.0f} in all;"
+        " 0 never waits)",
+    )
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        metavar="RESULTS_JSON",
+        help="measure nothing: write the report and chart again from a run's results.json"
+        " (kept in its scratch folder)",
     )
     args = parser.parse_args()
+    if args.from_json:
+        rewrite(args.from_json)
+        return
     if args.rounds < 1 or args.duration < 1 or args.workers < 1:
         parser.error("--rounds, --duration and --workers must be at least 1")
     servers = choose(args)
+    notes: dict[str, str] = {"command": shlex.join(["bench/http/run.py", *sys.argv[1:]])}
     _tool("wrk")
     if any(s.kind == "express" for s in servers):
         ensure_node_modules()
 
     scratch = Path(tempfile.mkdtemp(prefix="authgate-http-bench-"))
     print(f"scratch folder (server logs, raw wrk output): {scratch}", flush=True)
-    results: dict[str, list[Sample]] = {s.key: [] for s in servers}
-    notes: dict[str, str] = {}
     incidents: list[str] = []
+    postgres = PostgresCluster()
+    if any(s.postgresql or s.kind == "costs" for s in servers):
+        if postgres.start():
+            notes["postgresql"] = postgres.note
+        else:
+            print(f"{postgres.problem}: leaving PostgreSQL out", flush=True)
+            incidents.append(f"every round: {postgres.problem}; PostgreSQL left out")
+            servers = [s for s in servers if not s.postgresql]
+    results: dict[str, list[Sample]] = {s.key: [] for s in servers}
     quiet_spent = 0.0
     started = time.monotonic()
-    for round_no in range(args.rounds):
-        shift = round_no % len(servers)
-        for server in servers[shift:] + servers[:shift]:
-            print(f"[round {round_no + 1}/{args.rounds}] {server.label}", flush=True)
-            spent = time.monotonic()
-            wait_for_quiet(min(args.quiet_wait, max(0.0, QUIET_BUDGET - quiet_spent)))
-            quiet_spent += time.monotonic() - spent
-            if server.kind == "authgate":
-                notes[f"source r{round_no + 1}"] = source_state()
-            folder = scratch / f"r{round_no + 1}-{server.key}"
-            sample = measure(server, args, folder, notes, incidents)
-            results[server.key].append(sample)
-            if incidents and not incidents[-1].startswith("round "):
-                incidents[-1] = f"round {round_no + 1}, {incidents[-1]}"
+    try:
+        for round_no in range(args.rounds):
+            shift = round_no % len(servers)
+            for server in servers[shift:] + servers[:shift]:
+                print(f"[round {round_no + 1}/{args.rounds}] {server.label}", flush=True)
+                spent = time.monotonic()
+                wait_for_quiet(min(args.quiet_wait, max(0.0, QUIET_BUDGET - quiet_spent)))
+                quiet_spent += time.monotonic() - spent
+                if server.kind in ("authgate", "costs"):
+                    notes[f"source r{round_no + 1}"] = source_state()
+                folder = scratch / f"r{round_no + 1}-{server.key}"
+                database = f"r{round_no + 1}_{server.key}".replace("-", "_")
+                found = len(incidents)
+                try:
+                    if not server.http:
+                        pg_url = postgres.database(database) if postgres.cluster else None
+                        sample = measure_inprocess(server, args, folder, notes, incidents, pg_url)
+                    elif server.postgresql:
+                        url = postgres.database(database)
+                        sample = measure(server, args, folder, notes, incidents, url, postgres.cpu)
+                    else:
+                        sample = measure(server, args, folder, notes, incidents)
+                except Exception as exc:  # e.g. the database could not be made
+                    print(f"    FAILED: {exc}", flush=True)
+                    incidents.append(f"{server.label}: {exc}")
+                    sample = {}
+                results[server.key].append(sample)
+                for index in range(found, len(incidents)):
+                    incidents[index] = f"round {round_no + 1}, {incidents[index]}"
+    finally:
+        postgres.stop()
     elapsed = time.monotonic() - started
+    kept = {
+        "rounds": args.rounds,
+        "duration": args.duration,
+        "servers": [s.key for s in servers],
+        "workers": args.workers,
+        "results": results,
+        "notes": notes,
+        "incidents": incidents,
+        "elapsed": elapsed,
+    }
+    (scratch / "results.json").write_text(json.dumps(kept, indent=1))
+    write(results, servers, argparse.Namespace(**kept), notes, incidents, elapsed)
+    print(f"raw figures: {scratch / 'results.json'} (--from-json writes the report again)")
 
+
+def write(
+    results: dict[str, list[Sample]],
+    servers: list[Server],
+    args: argparse.Namespace,
+    notes: dict[str, str],
+    incidents: list[str],
+    elapsed: float,
+) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     text = report(results, servers, args, notes, incidents, elapsed)
     (RESULTS / "http.md").write_text(text)
@@ -1113,6 +850,15 @@ def main() -> None:
     print()
     print(text)
     print(f"wrote {RESULTS / 'http.md'} and {RESULTS / 'http.png'}")
+
+
+def rewrite(path: Path) -> None:
+    """The report and chart of an earlier run, from the results.json it left."""
+    kept = json.loads(path.read_text())
+    known = {s.key: s for s in [*ALL_SERVERS, multi_worker(kept["workers"])]}
+    servers = [known[key] for key in kept["servers"]]
+    args = argparse.Namespace(**kept)
+    write(kept["results"], servers, args, kept["notes"], kept["incidents"], kept["elapsed"])
 
 
 if __name__ == "__main__":
