@@ -21,10 +21,11 @@ The machine is small and shared, so every round measures every variant of a ques
 to back (order rotated from round to round) on fresh servers and databases; the report gives
 medians over rounds and ratios taken round by round, then their median.
 
-It reuses bench/http/run.py's wrk helpers and Lua scripts, and the test suite's throwaway
-PostgreSQL and Redis servers (tests/services.py): one cluster and one Redis for the whole
-run, a fresh database per variant, Redis flushed before each variant that uses it. The
-report goes to bench/results/scale.md; logs and raw wrk output stay in a scratch folder.
+It reuses bench/harness.py's wrk and process helpers, bench/http's Lua scripts and sign-in,
+and the test suite's throwaway PostgreSQL and Redis servers (tests/services.py): one cluster
+and one Redis for the whole run, a fresh database per variant, Redis flushed before each
+variant that uses it. The report goes to bench/results/scale.md; logs and raw wrk output
+stay in a scratch folder.
 """
 
 from __future__ import annotations
@@ -54,9 +55,10 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "bench" / "http")]
 
+import harness  # noqa: E402 - bench/harness.py, beside this script
 import run as http_bench  # noqa: E402 - bench/http/run.py, found through sys.path above
 
-from services import Postgres, Redis, free_port  # noqa: E402 - tests/services.py, likewise
+from services import Postgres, Redis  # noqa: E402 - tests/services.py, likewise
 
 NAN = math.nan
 RESULTS = http_bench.RESULTS
@@ -158,16 +160,11 @@ class Services:
 
     def cpu_seconds(self) -> float:
         """CPU time PostgreSQL and Redis used so far, ended backends included."""
-        ticks = os.sysconf("SC_CLK_TCK")
-        total = 0
-        for server in (self.postgres, self.redis):
-            if server is None or server.process is None:
-                continue
-            for pid in http_bench.process_tree(server.process.pid):
-                with contextlib.suppress(OSError, IndexError, ValueError):
-                    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                    total += sum(int(n) for n in fields[11:15])  # utime stime cutime cstime
-        return total / ticks
+        return sum(
+            harness.tree_cpu(server.process.pid)
+            for server in (self.postgres, self.redis)
+            if server is not None and server.process is not None
+        )
 
     def settings(self, variant: Variant, folder: Path, database: str) -> dict[str, str]:
         """AUTHGATE_* settings for `variant`: a fresh database `database`, Redis flushed."""
@@ -209,7 +206,7 @@ class Authgate:
         self.folder = folder
         self.settings = settings
         self.workers = workers
-        self.port = free_port()
+        self.port = harness.free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -263,14 +260,14 @@ class Authgate:
             time.sleep(0.1)
 
     def stop(self) -> None:
-        """SIGINT (as Ctrl-C), then run.py's stop_server: SIGTERM, SIGKILL, leftover workers."""
+        """SIGINT (as Ctrl-C), then harness.stop_server: SIGTERM, SIGKILL, leftover workers."""
         if self.process is None:
             return
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=15)
-        http_bench.stop_server(self.process)
+        harness.stop_server(self.process)
 
 
 def connections_per_process(server_pid: int, port: int) -> tuple[int, ...]:
@@ -284,7 +281,7 @@ def connections_per_process(server_pid: int, port: int) -> tuple[int, ...]:
                 if local_port == port and fields[3] == "01":  # 01: ESTABLISHED
                     established.add(f"socket:[{fields[9]}]")
     counts = []
-    for pid in http_bench.process_tree(server_pid):
+    for pid in harness.process_tree(server_pid):
         held = 0
         with contextlib.suppress(OSError):
             for descriptor in Path(f"/proc/{pid}/fd").iterdir():
@@ -299,8 +296,8 @@ def connections_per_process(server_pid: int, port: int) -> tuple[int, ...]:
 def wrk_running(
     command: list[str], env: dict[str, str], log: Path
 ) -> Iterator[subprocess.Popen[str]]:
-    """run.py's start_wrk, with wrk killed if the block ends before finish_wrk."""
-    process = http_bench.start_wrk(command, env, log)
+    """harness.start_wrk, with wrk killed if the block ends before finish_wrk."""
+    process = harness.start_wrk(command, env, log)
     try:
         yield process
     finally:
@@ -327,7 +324,7 @@ class Rate:
     others_cpu: float = NAN
 
     @classmethod
-    def of(cls, result: http_bench.WrkResult, connections: tuple[int, ...] = ()) -> Rate:
+    def of(cls, result: harness.WrkResult, connections: tuple[int, ...] = ()) -> Rate:
         return cls(result.ok_per_second, result.p99_ms, result.errors, connections)
 
 
@@ -364,7 +361,7 @@ def measure_test(run: Run, variant: Variant, folder: Path, database: str) -> Rat
             access = http_bench.sign_in(http)["access_token"]
             http.get("/test", headers=bearer(access)).raise_for_status()
         time.sleep(SETTLE)
-        command = http_bench.wrk_command(
+        command = harness.wrk_command(
             TEST_THREADS,
             TEST_CONNECTIONS,
             duration,
@@ -376,11 +373,11 @@ def measure_test(run: Run, variant: Variant, folder: Path, database: str) -> Rat
         with wrk_running(command, {}, log) as wrk:
             time.sleep(duration / 2)
             connections = connections_per_process(server.pid, server.port)
-            result = http_bench.finish_wrk(wrk, duration, log)
+            result = harness.finish_wrk(wrk, duration, log)
     rate = Rate.of(result, connections)
     print(
-        f"    GET /test  {http_bench._num(rate.per_second)} req/s, p99"
-        f" {http_bench._ms(rate.p99_ms)} ms, errors {rate.errors},"
+        f"    GET /test  {harness.num(rate.per_second)} req/s, p99"
+        f" {harness.ms(rate.p99_ms)} ms, errors {rate.errors},"
         f" connections per process {split(rate.connections)}",
         flush=True,
     )
@@ -397,8 +394,8 @@ def measure_token(run: Run, variant: Variant, folder: Path, database: str) -> Ra
         tokens_file = folder / "refresh-tokens.txt"
         tokens_file.write_text("\n".join(chains) + "\n")
         time.sleep(SETTLE)
-        result = http_bench.run_wrk(
-            http_bench.wrk_command(CHAINS, CHAINS, duration, "refresh.lua", f"{server.url}/token"),
+        result = harness.run_wrk(
+            harness.wrk_command(CHAINS, CHAINS, duration, "refresh.lua", f"{server.url}/token"),
             duration,
             folder / "wrk-token.txt",
             {
@@ -409,8 +406,8 @@ def measure_token(run: Run, variant: Variant, folder: Path, database: str) -> Ra
         )
     rate = Rate.of(result)
     print(
-        f"    POST /token  {http_bench._num(rate.per_second)} rotations/s, p99"
-        f" {http_bench._ms(rate.p99_ms)} ms, errors {rate.errors}",
+        f"    POST /token  {harness.num(rate.per_second)} rotations/s, p99"
+        f" {harness.ms(rate.p99_ms)} ms, errors {rate.errors}",
         flush=True,
     )
     return rate
@@ -450,9 +447,9 @@ def measure_revocation(run: Run, variant: Variant, folder: Path, database: str) 
                 break
     propagation = Propagation(tuple(delays), failures, skipped=samples - len(delays) - failures)
     print(
-        f"    delay  median {http_bench._num(http_bench.median(delays))} ms,"
-        f" p95 {http_bench._num(percentile(delays, 0.95))} ms,"
-        f" max {http_bench._num(max(delays, default=NAN))} ms;"
+        f"    delay  median {harness.num(harness.median(delays))} ms,"
+        f" p95 {harness.num(percentile(delays, 0.95))} ms,"
+        f" max {harness.num(max(delays, default=NAN))} ms;"
         f" {len(delays)} measured, {failures} failed, {propagation.skipped} skipped",
         flush=True,
     )
@@ -482,7 +479,7 @@ MEASURE: dict[str, Callable[[Run, Variant, Path, str], Result]] = {
 def run_rounds(run: Run, chosen: Sequence[str]) -> None:
     quiet_spent = 0.0
     for round_no in range(1, run.args.rounds + 1):
-        run.sources.append(http_bench.source_state())
+        run.sources.append(harness.source_state())
         for measurement in chosen:
             variants = VARIANTS[measurement]
             shift = (round_no - 1) % len(variants)
@@ -492,7 +489,7 @@ def run_rounds(run: Run, chosen: Sequence[str]) -> None:
                     flush=True,
                 )
                 waited = time.monotonic()
-                http_bench.wait_for_quiet(min(QUIET_WAIT, max(0.0, QUIET_BUDGET - quiet_spent)))
+                harness.wait_for_quiet(min(QUIET_WAIT, max(0.0, QUIET_BUDGET - quiet_spent)))
                 quiet_spent += time.monotonic() - waited
                 measure_variant(run, measurement, variant, round_no)
 
@@ -501,8 +498,7 @@ def measure_variant(run: Run, measurement: str, variant: Variant, round_no: int)
     """Measure one variant once; a failure becomes an incident and a round without figures."""
     folder = run.scratch / f"r{round_no}-{measurement}-{variant.key}"
     database = f"scale_r{round_no}_{measurement}_{variant.key.replace('-', '_')}"
-    clock = http_bench.CpuClock.now()
-    services_cpu = run.services.cpu_seconds()
+    clock, services_start = harness.CpuClock.now(), run.services.cpu_seconds()
     result: Result
     try:
         result = MEASURE[measurement](run, variant, folder, database)
@@ -510,7 +506,10 @@ def measure_variant(run: Run, measurement: str, variant: Variant, round_no: int)
         print(f"    FAILED: {exc}; logs in {folder}", flush=True)
         run.incidents.append(f"round {round_no}, {measurement} {variant.label}: {exc}")
         result = Propagation() if measurement == "revocation" else Rate()
-    others = others_share(clock, run.services.cpu_seconds() - services_cpu)
+    # CpuClock counts only the children this script has waited for: PostgreSQL's and
+    # Redis's CPU time is taken off here.
+    services_cpu = run.services.cpu_seconds() - services_start
+    others = harness.CpuClock.now().others_since(clock, running=services_cpu)
     if isinstance(result, Rate):
         run.rates.setdefault(variant.key, []).append(replace(result, others_cpu=others))
         return
@@ -521,18 +520,6 @@ def measure_variant(run: Run, measurement: str, variant: Variant, round_no: int)
             " were skipped"
         )
     run.propagations.setdefault(variant.key, []).append(replace(result, others_cpu=others))
-
-
-def others_share(start: http_bench.CpuClock, services_cpu: float) -> float:
-    """Share of the machine other processes used since `start`.
-
-    CpuClock counts only children this script has waited for, so PostgreSQL's and Redis's
-    CPU time (`services_cpu` seconds) is taken off here.
-    """
-    end = http_bench.CpuClock.now()
-    others, _ = end.since(start)
-    capacity = (end.wall - start.wall) * (os.cpu_count() or 1)
-    return max(0.0, others - services_cpu / capacity)
 
 
 # --- statistics and the report ------------------------------------------------------------
@@ -550,13 +537,14 @@ def split(connections: tuple[int, ...]) -> str:
     return " + ".join(str(n) for n in connections) if connections else "n/a"
 
 
-def per_round(values: Sequence[float], fmt: Callable[[float], str] = http_bench._num) -> str:
+def per_round(values: Sequence[float], fmt: Callable[[float], str] = harness.num) -> str:
     return " / ".join(fmt(v) for v in values)
 
 
 def ratios(mine: Sequence[Rate], theirs: Sequence[Rate]) -> list[float]:
     return [
-        http_bench._ratio(a.per_second, b.per_second) for a, b in zip(mine, theirs, strict=True)
+        harness.ratio(a.per_second, b.per_second, over_zero=math.inf)
+        for a, b in zip(mine, theirs, strict=True)
     ]
 
 
@@ -571,9 +559,9 @@ def rate_section(
         row = [
             variant.label,
             variant.setup,
-            http_bench._num(http_bench.median([r.per_second for r in rates])),
+            harness.num(harness.median([r.per_second for r in rates])),
             per_round([r.per_second for r in rates]),
-            http_bench._ms(http_bench.median([r.p99_ms for r in rates])),
+            harness.ms(harness.median([r.p99_ms for r in rates])),
             f"{sum(r.errors for r in rates):,}",
         ]
         if measurement == "test":
@@ -582,11 +570,11 @@ def rate_section(
     header = ["variant", "setup", f"{unit} (median)", "per round", "p99 ms (median)", "errors"]
     if measurement == "test":
         header.append("wrk connections per server process, per round")
-    lines += http_bench.table(header, rows)
+    lines += harness.table(header, rows)
     each = ratios(run.rates[other.key], run.rates[base.key])
     lines += [
-        f"**{ratio_name}: {http_bench._times(http_bench.median(each))}** (median of per-round"
-        f" ratios; per round {per_round(each, http_bench._times)}).",
+        f"**{ratio_name}: {harness.times(harness.median(each))}** (median of per-round"
+        f" ratios; per round {per_round(each, harness.times)}).",
         "",
     ]
     return lines
@@ -604,10 +592,10 @@ def revocation_section(run: Run) -> list[str]:
                 f"{len(pooled):,}",
                 f"{sum(p.failures for p in rounds):,}",
                 f"{sum(p.skipped for p in rounds):,}",
-                http_bench._num(http_bench.median(pooled)),
-                http_bench._num(percentile(pooled, 0.95)),
-                http_bench._num(max(pooled, default=NAN)),
-                per_round([http_bench.median(p.delays_ms) for p in rounds]),
+                harness.num(harness.median(pooled)),
+                harness.num(percentile(pooled, 0.95)),
+                harness.num(max(pooled, default=NAN)),
+                per_round([harness.median(p.delays_ms) for p in rounds]),
                 per_round([percentile(p.delays_ms, 0.95) for p in rounds]),
             ]
         )
@@ -622,7 +610,7 @@ def revocation_section(run: Run) -> list[str]:
         " Pauses: up to 50 ms in the push modes; up to 1 s (one poll interval) in poll mode,"
         " so sign-outs land at random points of the poll cycle.",
         "",
-        *http_bench.table(
+        *harness.table(
             [
                 "mode",
                 "setup",
@@ -652,7 +640,7 @@ def noise_section(run: Run, chosen: Sequence[str]) -> list[str]:
                 else run.rates[variant.key]
             )
             shares = [r.others_cpu for r in results]
-            rows.append([measurement, variant.label, per_round(shares, http_bench._pct)])
+            rows.append([measurement, variant.label, per_round(shares, harness.pct)])
     return [
         "## Machine noise",
         "",
@@ -660,22 +648,12 @@ def noise_section(run: Run, chosen: Sequence[str]) -> list[str]:
         " wrk, PostgreSQL and Redis while each variant ran (before each, the script waits a"
         f" little, at most {QUIET_WAIT:.0f} s, for it to fall below 15%).",
         "",
-        *http_bench.table(["measurement", "variant", "others' CPU per round"], rows),
+        *harness.table(["measurement", "variant", "others' CPU per round"], rows),
     ]
 
 
-def machine() -> str:
-    cpu = "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return f"{os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}"
-
-
 def source_note(sources: Sequence[str]) -> str:
-    """run.py's source_state() of each round: "<commit> (src sha256 <digest>)"."""
+    """harness.source_state() of each round: "<commit> (src sha256 <digest>)"."""
     if len(set(sources)) == 1:
         return f"- authgate source: {sources[0]}, in every round."
     if len({state.split(" ", 1)[1] for state in sources}) == 1:
@@ -698,8 +676,8 @@ def report(run: Run, chosen: Sequence[str], elapsed: float) -> str:
         " measured in every round, the order rotated each round, fresh servers and databases"
         f" each time. Run on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; took {elapsed / 60:.1f} min.",
         "",
-        f"- Machine: {machine()}; wrk, the servers, PostgreSQL and Redis share these cores over"
-        " loopback, so every figure includes the client's own CPU use.",
+        f"- Machine: {harness.machine()}; wrk, the servers, PostgreSQL and Redis share these"
+        " cores over loopback, so every figure includes the client's own CPU use.",
         f"- Python {platform.python_version()}, SQLite {sqlite3.sqlite_version};"
         f" {'; '.join(run.services.versions()) or 'no PostgreSQL or Redis needed'}.",
         source_note(run.sources),

@@ -40,7 +40,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Literal
 
@@ -49,10 +48,11 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 HERE = ROOT / "bench" / "adapters"
 RESULTS = ROOT / "bench" / "results"
+sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(HERE))
 
-import harness  # noqa: E402 - bench/adapters, put on the path just above
-import material  # noqa: E402
+import harness  # noqa: E402 - bench/harness.py, put on the path just above
+import material  # noqa: E402 - bench/adapters, likewise
 
 NAN = harness.NAN
 CONNECTIONS = 64
@@ -201,19 +201,6 @@ Sample = dict[str, float]
 # --- one framework, one round -----------------------------------------------------------
 
 
-def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited with status {process.returncode}")
-        try:
-            httpx.get(url, timeout=2)
-            return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise RuntimeError(f"the server did not answer within {START_TIMEOUT:.0f} s")
-
-
 def check_guard(app: App, url: str, token: str) -> None:
     """The route answers 200 with the token, and (when guarded) 401 without it."""
     with httpx.Client(timeout=10) as http:
@@ -288,7 +275,7 @@ def measure_framework(
             running.append(Running(app, process, url, bearer, app_folder, p99s=[]))
         for run in list(running):
             try:
-                wait_ready(run.url, run.process)
+                harness.wait_ready(run.url, run.process, START_TIMEOUT)
                 check_guard(run.app, run.url, tokens[run.app.token])
                 wrk(run, WARM_UP, run.folder / "wrk-warm-up.txt")
             except Exception as exc:  # a broken app is reported, not fatal
@@ -335,14 +322,8 @@ def servers_cpu(running: Sequence[Running]) -> float:
 
 
 def wrk(run: Running, seconds: int, log: Path) -> harness.WrkResult:
-    return harness.run_wrk(
-        run.url,
-        run.bearer,
-        seconds=seconds,
-        threads=THREADS,
-        connections=CONNECTIONS,
-        log=log,
-    )
+    command = harness.wrk_command(THREADS, CONNECTIONS, seconds, "report.lua", run.url, run.bearer)
+    return harness.run_wrk(command, seconds, log, {})
 
 
 # --- the run ------------------------------------------------------------------------------
@@ -534,9 +515,7 @@ def report(
         f" ratios. Run on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, took {elapsed / 60:.1f} min.",
         "",
         *setup_lines(notes),
-        f"- Machine noise: while each app was measured, other processes used a median"
-        f" {_pct(harness.median(others))} (max {_pct(max(others, default=NAN))}) of the"
-        " CPU time; see the per-round table.",
+        harness.noise_line("app", others),
         "",
         f"## The guard's cost: guarded ÷ unguarded, same app and run (target ≥ {GUARD_TARGET:.0%})",
         "",
@@ -690,23 +669,7 @@ def report(
 
 
 def setup_lines(notes: dict[str, str]) -> list[str]:
-    def ver(package: str) -> str:
-        try:
-            return version(package)
-        except PackageNotFoundError:
-            return "?"
-
-    cpu = "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    wrk_version = "?"
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        wrk_version = subprocess.run(  # noqa: S603 - wrk by absolute path
-            [harness.tool("wrk"), "-v"], capture_output=True, text=True, timeout=10
-        ).stdout.splitlines()[0]
+    ver = harness.package_version
     sources = sorted({v for k, v in notes.items() if k.startswith("source ")})
     source = (
         f"- authgate source measured: {sources[0]}."
@@ -714,8 +677,7 @@ def setup_lines(notes: dict[str, str]) -> list[str]:
         else f"- **authgate's source changed during the run**: {'; '.join(sources)}."
     )
     return [
-        f"- Machine: {os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()};"
-        " wrk and the server share them over loopback.",
+        f"- Machine: {harness.machine()}; wrk and the server share them over loopback.",
         f"- Python {platform.python_version()}. ASGI: uvicorn {ver('uvicorn')} (1 worker,"
         f" uvloop {ver('uvloop')}, httptools {ver('httptools')}, --no-access-log). WSGI:"
         f" gunicorn {ver('gunicorn')} (1 worker, gthread, {GUNICORN_THREADS} threads).",
@@ -736,7 +698,7 @@ def setup_lines(notes: dict[str, str]) -> list[str]:
         "- Django: startproject's middleware, DRF rendering JSON only, persistent SQLite"
         " connections (CONN_MAX_AGE), which spares simplejwt's user lookup a connection per"
         " request. fastapi-users: its documented SQLAlchemy setup on an aiosqlite file.",
-        f"- {wrk_version}.",
+        f"- {harness.tool_version('wrk', '-v')}.",
         source,
     ]
 

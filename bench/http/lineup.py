@@ -11,10 +11,11 @@ from __future__ import annotations
 import math
 import os
 import secrets
-import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from harness import tool
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = ROOT / "bench" / "http"
@@ -30,7 +31,6 @@ GENEROUS = "100000000/minute"
 CHAINS = 16  # POST /token: one connection, one wrk thread and one refresh-token chain each
 FLOOD = 16  # concurrent sign-ins during the flood
 SESSIONS = 3  # sessions of the user whose token reads /test, /me and /sessions
-WRK_TIMEOUT = "5s"  # wrk counts slower answers as timeouts and leaves them out of p99
 SETTLE = 2.0  # seconds between scenarios, for queued work (e.g. hashing) to drain
 START_TIMEOUT = 60.0
 # Seconds one run may spend in all waiting for a quieter machine: on a busy machine that is
@@ -150,10 +150,3 @@ def multi_worker(workers: int) -> Server:
         steps=TUTORIAL_STEPS,
         workers=workers,
     )
-
-
-def tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        raise SystemExit(f"bench/http: `{name}` is not on PATH")
-    return path

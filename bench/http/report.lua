@@ -1,5 +1,6 @@
--- done(): one machine-readable line for bench/http/run.py (latencies in microseconds).
--- Used alone for GET /test and loaded by signin.lua and refresh.lua.
+-- done(): one machine-readable line for bench/harness.py's WrkResult (latencies in microseconds).
+-- Used alone for GET routes (bench/http, bench/adapters, bench/scale.py) and loaded by
+-- signin.lua and refresh.lua.
 function bench_report(summary, latency, failures)
   local e = summary.errors
   io.write(string.format(

@@ -9,19 +9,29 @@ their median.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import os
 import platform
 import re
-import statistics
-import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
 
+from harness import (
+    WRK_TIMEOUT,
+    WRK_TIMEOUT_MS,
+    machine,
+    median,
+    ms,
+    noise_line,
+    num,
+    package_version,
+    pct,
+    ratio,
+    table,
+    times,
+    tool_version,
+)
 from lineup import (
     ARGON2,
     AUTHGATE,
@@ -36,11 +46,8 @@ from lineup import (
     PLAIN,
     POSTGRESQL,
     RESULTS,
-    ROOT,
     SESSIONS,
-    WRK_TIMEOUT,
     Server,
-    tool,
 )
 
 Sample = dict[str, float]
@@ -53,58 +60,13 @@ TOKEN_POSTGRESQL = 600.0
 # --- statistics and formatting ------------------------------------------------------------
 
 
-def _ratio(numerator: float, denominator: float) -> float:
-    if math.isnan(numerator) or math.isnan(denominator):
-        return NAN
-    if denominator == 0:
-        return math.inf if numerator > 0 else NAN
-    return numerator / denominator
-
-
-def median(values: Sequence[float]) -> float:
-    real = [v for v in values if not math.isnan(v)]
-    return statistics.median(real) if real else NAN
-
-
-def _num(value: float) -> str:
-    if math.isnan(value):
-        return "n/a"
-    if math.isinf(value):
-        return "∞"
-    if abs(value) >= 100:
-        return f"{value:,.0f}"
-    if abs(value) >= 10:
-        return f"{value:.1f}"
-    return f"{value:.2f}"
-
-
 def _count(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{value:,.0f}"
-
-
-def _ms(value: float) -> str:
-    return f"> {_timeout_ms():,}" if math.isinf(value) else _num(value)
-
-
-def _timeout_ms() -> int:
-    return int(WRK_TIMEOUT.removesuffix("s")) * 1000
-
-
-def _pct(value: float) -> str:
-    return "n/a" if math.isnan(value) else f"{value * 100:.0f}%"
 
 
 def _share(value: float) -> str:
     """A percentage with one decimal, for the targets: 49.7% must not read as a met 50%."""
     return "n/a" if math.isnan(value) else f"{value * 100:.1f}%"
-
-
-def _times(value: float) -> str:
-    if math.isnan(value):
-        return "n/a"
-    if math.isinf(value):
-        return "∞"
-    return f"{value:,.0f}x" if value >= 100 else f"{value:.2f}x"
 
 
 def combined(samples: Sequence[Sample], key: str) -> float:
@@ -121,16 +83,10 @@ def per_round_ratio(
     """The median over rounds of mine[key] ÷ theirs[their_key or key], round by round."""
     return median(
         [
-            _ratio(a.get(key, NAN), b.get(their_key or key, NAN))
+            ratio(a.get(key, NAN), b.get(their_key or key, NAN), over_zero=math.inf)
             for a, b in zip(mine, theirs, strict=True)
         ]
     )
-
-
-def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return [*lines, ""]
 
 
 def has(results: Results, server: Server, key: str) -> bool:
@@ -153,39 +109,39 @@ SCENARIOS: list[tuple[str, list[Column]]] = [
         f"GET /test during a {FLOOD}-way sign-in flood (`wrk -t1 -c64` on /test while "
         f"`wrk -t1 -c{FLOOD}` signs in)",
         [
-            ("flood_test_rps", "/test req/s", _num),
-            ("flood_test_p99_ms", "/test p99 ms", _ms),
-            ("flood_retention", "share of unloaded req/s", _pct),
+            ("flood_test_rps", "/test req/s", num),
+            ("flood_test_p99_ms", "/test p99 ms", ms),
+            ("flood_retention", "share of unloaded req/s", pct),
             ("flood_test_errors", "/test errors (all rounds)", _count),
             ("flood_test_timeouts", "of which timeouts", _count),
-            ("flood_signin_rps", "sign-ins/s meanwhile", _num),
+            ("flood_signin_rps", "sign-ins/s meanwhile", num),
         ],
     ),
     (
         f"POST /sign-in throughput (`wrk -t2 -c{FLOOD}`, one user, right password)",
         [
-            ("signin_rps", "sign-ins/s (200 only)", _num),
-            ("signin_p50_ms", "p50 ms", _ms),
-            ("signin_p99_ms", "p99 ms", _ms),
+            ("signin_rps", "sign-ins/s (200 only)", num),
+            ("signin_p50_ms", "p50 ms", ms),
+            ("signin_p99_ms", "p99 ms", ms),
             ("signin_errors", "errors (all rounds)", _count),
-            ("signin_cpu_us", "server CPU µs/sign-in", _num),
+            ("signin_cpu_us", "server CPU µs/sign-in", num),
         ],
     ),
     (
         f"POST /token (`wrk -t{CHAINS} -c{CHAINS}`, one refresh-token chain per connection)",
         [
-            ("token_rps", "/token/s (200 only)", _num),
-            ("token_p99_ms", "p99 ms", _ms),
+            ("token_rps", "/token/s (200 only)", num),
+            ("token_p99_ms", "p99 ms", ms),
             ("token_errors", "errors (all rounds)", _count),
-            ("token_cpu_us", "server CPU µs/call", _num),
-            ("token_db_cpu_us", "PostgreSQL CPU µs/call", _num),
+            ("token_cpu_us", "server CPU µs/call", num),
+            ("token_db_cpu_us", "PostgreSQL CPU µs/call", num),
         ],
     ),
     (
         "Server memory (VmRSS of the server process and its children)",
         [
-            ("rss_idle_mib", "idle MiB (after start + 1 request)", _num),
-            ("rss_peak_mib", "peak MiB (sampled every 0.2 s)", _num),
+            ("rss_idle_mib", "idle MiB (after start + 1 request)", num),
+            ("rss_peak_mib", "peak MiB (sampled every 0.2 s)", num),
         ],
     ),
 ]
@@ -232,12 +188,16 @@ def targets(results: Results) -> list[Target]:
         value = per_round_ratio(sample, results[reference], key, their_key)
         if math.isnan(value):
             return Target(text, short, value, "n/a", None)
-        score = _ratio(bar, value) if lower_is_better else _ratio(value, bar)
+        score = (
+            ratio(bar, value, over_zero=math.inf)
+            if lower_is_better
+            else ratio(value, bar, over_zero=math.inf)
+        )
         mine_value = median([s.get(key, NAN) for s in sample])
         theirs = median([s.get(their_key or key, NAN) for s in results[reference]])
-        shown = f"{_num(mine_value)} vs {_num(theirs)}: **{_times(value)}**"
+        shown = f"{num(mine_value)} vs {num(theirs)}: **{times(value)}**"
         if bar < 1 and not lower_is_better:
-            shown = f"{_num(mine_value)} vs {_num(theirs)}: **{_share(value)}**"
+            shown = f"{num(mine_value)} vs {num(theirs)}: **{_share(value)}**"
         return Target(text, short, value, shown, score >= 1, score)
 
     def absolute(key: str, subject: str, bar: float, text: str, short: str) -> Target:
@@ -248,7 +208,7 @@ def targets(results: Results) -> list[Target]:
             return Target(text, short, value, "n/a", None)
         score = value / bar
         return Target(
-            text, short, value, f"**{_num(value)}/s** ({_times(score)} the bar)", score >= 1, score
+            text, short, value, f"**{num(value)}/s** ({times(score)} the bar)", score >= 1, score
         )
 
     retention = median([s.get("flood_retention", NAN) for s in mine])
@@ -337,47 +297,25 @@ def targets(results: Results) -> list[Target]:
 
 
 def versions(notes: dict[str, str]) -> list[str]:
-    def run(*command: str, cwd: Path = ROOT) -> str:
-        try:
-            done = subprocess.run(  # noqa: S603 - fixed local tools
-                list(command), cwd=cwd, capture_output=True, text=True, timeout=30, check=False
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            return "?"
-        return (done.stdout or done.stderr).strip().splitlines()[0] if done.stdout else "?"
-
     def node_version(package: str) -> str:
         lock = EXPRESS_DIR / "node_modules" / package / "package.json"
         match = re.search(r'"version"\s*:\s*"([^"]+)"', lock.read_text()) if lock.exists() else None
         return match.group(1) if match else "?"
 
-    def py_version(package: str) -> str:
-        try:
-            return version(package)
-        except PackageNotFoundError:
-            return "?"
-
-    cpu = "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
     lines = [
-        f"- Machine: {os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()};"
-        " wrk and the server share these cores over loopback, so every figure includes the"
-        " client's own CPU use.",
+        f"- Machine: {machine()}; wrk and the server share these cores over loopback, so every"
+        " figure includes the client's own CPU use.",
         "- authgate: 1 uvicorn worker unless labelled otherwise; RS256 unless labelled"
         " otherwise; generous throttles (AUTHGATE_THROTTLE_* = "
         f"{GENEROUS}); fresh SQLite file (or PostgreSQL database) per round.",
-        f"- Node {run(tool('node'), '--version')}: express {node_version('express')},"
+        f"- Node {tool_version('node', '--version')}: express {node_version('express')},"
         f" jsonwebtoken {node_version('jsonwebtoken')}, bcrypt {node_version('bcrypt')}"
         " (native, cost 10); one process.",
-        f"- Python {platform.python_version()}: fastapi {py_version('fastapi')},"
-        f" uvicorn {py_version('uvicorn')} (uvloop {py_version('uvloop')},"
-        f" httptools {py_version('httptools')}), PyJWT {py_version('PyJWT')},"
-        f" bcrypt {py_version('bcrypt')}, argon2-cffi {py_version('argon2-cffi')}.",
-        f"- {run(tool('wrk'), '-v')}; wrk --timeout {WRK_TIMEOUT} (slower answers count as"
+        f"- Python {platform.python_version()}: fastapi {package_version('fastapi')},"
+        f" uvicorn {package_version('uvicorn')} (uvloop {package_version('uvloop')},"
+        f" httptools {package_version('httptools')}), PyJWT {package_version('PyJWT')},"
+        f" bcrypt {package_version('bcrypt')}, argon2-cffi {package_version('argon2-cffi')}.",
+        f"- {tool_version('wrk', '-v')}; wrk --timeout {WRK_TIMEOUT} (slower answers count as"
         " timeouts and are not in the percentiles).",
     ]
     if "postgresql" in notes:
@@ -412,12 +350,12 @@ def get_routes(results: Results, servers: Sequence[Server]) -> list[str]:
                 [
                     server.label,
                     route,
-                    _num(combined(samples, f"{step}_rps")),
-                    _ms(combined(samples, f"{step}_p50_ms")),
-                    _ms(combined(samples, f"{step}_p99_ms")),
+                    num(combined(samples, f"{step}_rps")),
+                    ms(combined(samples, f"{step}_p50_ms")),
+                    ms(combined(samples, f"{step}_p99_ms")),
                     _count(combined(samples, f"{step}_errors")),
-                    _num(combined(samples, f"{step}_cpu_us")),
-                    _pct(share),
+                    num(combined(samples, f"{step}_cpu_us")),
+                    pct(share),
                 ]
             )
     if not rows:
@@ -447,19 +385,19 @@ def ceiling_lines(results: Results, notes: dict[str, str]) -> list[str]:
         return []
     rate = combined(results[ARGON2.key], "ceiling_rps")
     threads = combined(results[ARGON2.key], "ceiling_threads")
-    per_round = " / ".join(_num(s.get("ceiling_rps", NAN)) for s in results[ARGON2.key])
+    per_round = " / ".join(num(s.get("ceiling_rps", NAN)) for s in results[ARGON2.key])
     lines = [
         f"The argon2id ceiling: argon2-cffi alone verifying one hash with authgate's parameters"
         f" ({notes.get('ceiling parameters', '?')}) in {_count(threads)} threads (the server's"
         f" default hashing pool, AUTHGATE_HASHING_WORKERS) for the scenario's duration, on the"
-        f" same cores, no HTTP: **{_num(rate)} verifications/s** (per round: {per_round}).",
+        f" same cores, no HTTP: **{num(rate)} verifications/s** (per round: {per_round}).",
     ]
     for server in (AUTHGATE,):
         if has(results, server, "signin_rps"):
             share = per_round_ratio(
                 results[server.key], results[ARGON2.key], "signin_rps", "ceiling_rps"
             )
-            lines[0] += f" {server.label} signs in at {_pct(share)} of it."
+            lines[0] += f" {server.label} signs in at {pct(share)} of it."
     return [*lines, ""]
 
 
@@ -480,25 +418,25 @@ def costs_lines(results: Results) -> list[str]:
     rows = [
         [
             "POST /token over HTTP: the server process's CPU per rotation",
-            *[_num(http(s, "token_cpu_us")) for _, s, _ in columns],
+            *[num(http(s, "token_cpu_us")) for _, s, _ in columns],
         ],
         [
             "… plus PostgreSQL's own CPU per rotation",
             "-",
-            _num(http(POSTGRESQL, "token_db_cpu_us")),
+            num(http(POSTGRESQL, "token_db_cpu_us")),
         ],
         [
             "`Service.refresh` in-process, one chain (no HTTP, no pools)",
-            *[_num(cost(f"rotation_{db}_us")) for _, _, db in columns],
+            *[num(cost(f"rotation_{db}_us")) for _, _, db in columns],
         ],
-        ["… of which issuing the access token (RS256 signature)", _num(sign), _num(sign)],
+        ["… of which issuing the access token (RS256 signature)", num(sign), num(sign)],
         [
             "… the rest: store reads and writes, rotation, bookkeeping",
-            *[_num(cost(f"rotation_{db}_us") - sign) for _, _, db in columns],
+            *[num(cost(f"rotation_{db}_us") - sign) for _, _, db in columns],
         ],
         [
             "HTTP, JSON, pools, event loop, 16 chains at once (server CPU minus in-process)",
-            *[_num(http(s, "token_cpu_us") - cost(f"rotation_{db}_us")) for _, s, db in columns],
+            *[num(http(s, "token_cpu_us") - cost(f"rotation_{db}_us")) for _, s, db in columns],
         ],
     ]
     lines = [
@@ -516,9 +454,9 @@ def costs_lines(results: Results) -> list[str]:
         signing_rows.append(
             [
                 alg,
-                _num(cost(f"sign_{alg}_us")),
-                _num(combined(samples, "token_rps")) if samples else "not run",
-                _num(combined(samples, "token_cpu_us")) if samples else "not run",
+                num(cost(f"sign_{alg}_us")),
+                num(combined(samples, "token_rps")) if samples else "not run",
+                num(combined(samples, "token_cpu_us")) if samples else "not run",
             ]
         )
     lines += table(
@@ -567,11 +505,7 @@ def report(
         *sources(notes),
         f"- Password hash authgate stored: {notes.get('password hash', 'not checked')}"
         f" (OWASP argon2id: {OWASP_ARGON2}).",
-        f"- Machine noise: while each server was measured, other processes on this machine"
-        f" used a median {_pct(median(everything('others_cpu')))} (max"
-        f" {_pct(max(everything('others_cpu'), default=NAN))}) of its CPU time and the host"
-        f" stole {_pct(median(everything('steal_cpu')))} (max"
-        f" {_pct(max(everything('steal_cpu'), default=NAN))}); see the per-round table.",
+        noise_line("server", everything("others_cpu"), everything("steal_cpu")),
         "",
     ]
     if incidents:
@@ -637,7 +571,7 @@ def report(
                     [
                         name,
                         *[
-                            _times(per_round_ratio(results[mine.key], results[p.key], key))
+                            times(per_round_ratio(results[mine.key], results[p.key], key))
                             for p in peers
                         ],
                     ]
@@ -654,18 +588,18 @@ def report(
 
     lines += ["## Per round", ""]
     keys: list[Column] = [
-        ("test_rps", "/test req/s", _num),
-        ("me_rps", "/me req/s", _num),
-        ("sessions_rps", "/sessions req/s", _num),
-        ("constant_rps", "/constant req/s", _num),
-        ("flood_retention", "share kept under flood", _pct),
-        ("signin_rps", "sign-in/s", _num),
-        ("ceiling_rps", "argon2 verifications/s", _num),
-        ("token_rps", "/token/s", _num),
-        ("rotation_sqlite_us", "Service.refresh µs (SQLite)", _num),
-        ("rss_idle_mib", "RSS idle MiB", _num),
-        ("others_cpu", "others' CPU", _pct),
-        ("steal_cpu", "host steal", _pct),
+        ("test_rps", "/test req/s", num),
+        ("me_rps", "/me req/s", num),
+        ("sessions_rps", "/sessions req/s", num),
+        ("constant_rps", "/constant req/s", num),
+        ("flood_retention", "share kept under flood", pct),
+        ("signin_rps", "sign-in/s", num),
+        ("ceiling_rps", "argon2 verifications/s", num),
+        ("token_rps", "/token/s", num),
+        ("rotation_sqlite_us", "Service.refresh µs (SQLite)", num),
+        ("rss_idle_mib", "RSS idle MiB", num),
+        ("others_cpu", "others' CPU", pct),
+        ("steal_cpu", "host steal", pct),
     ]
     keys = [k for k in keys if any(has(results, s, k[0]) for s in servers)]
     lines += table(
@@ -689,7 +623,7 @@ def report(
         "- A request counts only when answered 200 (sign-in, /token) or below 400 (GET"
         " routes). Errors are the answers that do not count plus socket errors and timeouts;"
         f" wrk counts a request still unanswered after {WRK_TIMEOUT} as a timeout.",
-        f"- A latency of '> {_timeout_ms():,}' means too many requests outlasted the wrk timeout"
+        f"- A latency of '> {WRK_TIMEOUT_MS:,}' means too many requests outlasted the wrk timeout"
         " to place that percentile; n/a means nothing was answered or timed out in that window.",
         "- The plain FastAPI app (bench/peers/plain_fastapi.py) runs under the settings"
         " `authgate serve` uses (uvicorn, 1 worker, httptools, uvloop, no access log) and"
@@ -752,7 +686,7 @@ def chart(results: Results, servers: Sequence[Server], args: argparse.Namespace)
         )
         for bar, value in zip(bars, values, strict=True):
             axes.annotate(
-                "0" if value == 0 else _num(value),
+                "0" if value == 0 else num(value),
                 (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                 xytext=(0, 2),
                 textcoords="offset points",

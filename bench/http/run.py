@@ -35,15 +35,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import math
 import os
 import re
-import resource
 import shlex
-import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -57,28 +53,46 @@ from typing import Any
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/harness.py
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # lineup.py and report.py
 
-# bench/scale.py and bench/adapters/run.py import this module for its helpers, some of which
-# live in lineup.py and report.py: the `X as X` imports re-export those by their names.
+# bench/scale.py imports this module for sign_in and some of lineup.py's constants: the
+# `X as X` imports re-export those by their names.
 
+from harness import (
+    CpuClock,
+    WrkResult,
+    finish_wrk,
+    free_port,
+    ms,
+    num,
+    pct,
+    process_tree,
+    ratio,
+    run_wrk,
+    source_state,
+    start_wrk,
+    stop_server,
+    tool,
+    tree_cpu,
+    wait_for_quiet,
+    wait_ready,
+    wrk_command,
+)
 from lineup import (
     ALL_SERVERS,
     COST_SECONDS,
     EXPRESS_DIR,
     FLOOD,
     GET_PATHS,
-    HERE,
     INPROCESS,
     NAN,
     QUIET_BUDGET,
     ROOT,
     SESSIONS,
     START_TIMEOUT,
-    WRK_TIMEOUT,
     Server,
     multi_worker,
-    tool,
 )
 from lineup import CHAINS as CHAINS
 from lineup import EMAIL as EMAIL
@@ -87,41 +101,8 @@ from lineup import PASSWORD as PASSWORD
 from lineup import RESULTS as RESULTS
 from lineup import SETTLE as SETTLE
 from report import Sample, chart, report
-from report import _ms as _ms
-from report import _num as _num
-from report import _pct as _pct
-from report import _ratio as _ratio
-from report import _times as _times
-from report import median as median
-from report import table as table
 
-_tool = tool  # the name bench/scale.py and bench/adapters/run.py use
-
-# --- processes and memory -----------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def process_tree(pid: int) -> list[int]:
-    """The process and all its descendants (uvicorn workers, helper processes)."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    tree, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        tree.append(current)
-        todo.extend(children.get(current, []))
-    return tree
+# --- memory -------------------------------------------------------------------------------
 
 
 def rss_mib(pid: int) -> float:
@@ -135,81 +116,6 @@ def rss_mib(pid: int) -> float:
                     seen = True
                     break
     return total_kib / 1024 if seen else NAN
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) of the process and its descendants, waited-for ones included."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for member in process_tree(pid):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
-            total += sum(int(n) for n in fields[11:15])  # utime stime cutime cstime
-    return total / ticks
-
-
-@dataclass(frozen=True)
-class CpuClock:
-    """Machine-wide busy and steal time, and the CPU time of this script and its children."""
-
-    wall: float
-    busy: float
-    steal: float
-    ours: float
-
-    @classmethod
-    def now(cls) -> CpuClock:
-        ticks = os.sysconf("SC_CLK_TCK")
-        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-        user, nice, system, _idle, _iowait, irq, softirq, steal = fields
-        mine = resource.getrusage(resource.RUSAGE_SELF)
-        children = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return cls(
-            wall=time.monotonic(),
-            busy=(user + nice + system + irq + softirq) / ticks,
-            steal=steal / ticks,
-            ours=mine.ru_utime + mine.ru_stime + children.ru_utime + children.ru_stime,
-        )
-
-    def since(self, start: CpuClock) -> tuple[float, float]:
-        """Shares of the machine (0..1) used by other processes, and stolen by the host."""
-        capacity = (self.wall - start.wall) * (os.cpu_count() or 1)
-        others = (self.busy - start.busy) - (self.ours - start.ours)
-        return max(others, 0.0) / capacity, (self.steal - start.steal) / capacity
-
-
-def source_state() -> str:
-    """The commit plus a digest of src/ as it is on disk (it may change between rounds)."""
-    digest = hashlib.sha256()
-    for path in sorted((ROOT / "src").rglob("*.py")):
-        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
-    commit = "?"
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        commit = subprocess.run(  # noqa: S603 - git, by absolute path
-            [_tool("git"), "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        ).stdout.strip()
-    return f"{commit} (src sha256 {digest.hexdigest()[:10]})"
-
-
-def wait_for_quiet(budget: float, threshold: float = 0.15) -> float:
-    """Between servers nothing of ours runs: wait (up to `budget` s) while others use the CPU.
-
-    Returns the share of the machine other processes used in the last one-second look.
-    """
-    deadline = time.monotonic() + budget
-    while True:
-        start = CpuClock.now()
-        time.sleep(1)
-        others, _ = CpuClock.now().since(start)
-        if others < threshold or time.monotonic() >= deadline:
-            return others
-        print(f"    waiting for a quieter machine: other processes use {_pct(others)}", flush=True)
-        time.sleep(4)
 
 
 class RssSampler(threading.Thread):
@@ -231,140 +137,6 @@ class RssSampler(threading.Thread):
         self._stop_event.set()
         self.join(timeout=5)
         return self.peak
-
-
-def wait_ready(
-    url: str, process: subprocess.Popen[bytes], timeout: float, path: str = "/test"
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited with status {process.returncode}")
-        try:
-            httpx.get(f"{url}{path}", timeout=2)  # any answer (401 without a token) will do
-            return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise RuntimeError(f"the server did not answer within {timeout:.0f} s")
-
-
-def stop_server(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then SIGKILL; descendants left behind are killed by their own pids."""
-    family = process_tree(process.pid)[1:]
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-    for pid in family:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-
-
-# --- wrk ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class WrkResult:
-    """One wrk run, from the BENCH_RESULT line report.lua prints (NaN/0 if wrk failed)."""
-
-    requests: int = 0
-    duration: float = 0.0
-    failures: int = 0  # answers that do not count: status > 399, or not 200 for /token
-    socket_errors: int = 0  # connect, read and write errors
-    timeouts: int = 0
-    p50_ms: float = NAN
-    p99_ms: float = NAN
-    parsed: bool = False
-
-    @property
-    def ok_per_second(self) -> float:
-        if not self.parsed or self.duration <= 0:
-            return NAN
-        return (self.requests - self.failures) / self.duration
-
-    @property
-    def errors(self) -> int:
-        return self.failures + self.socket_errors + self.timeouts
-
-    @classmethod
-    def parse(cls, output: str) -> WrkResult:
-        match = re.search(r"^BENCH_RESULT (.*)$", output, re.MULTILINE)
-        if match is None:
-            return cls()
-        v = {k: int(n) for k, n in re.findall(r"(\w+)=(-?\d+)", match.group(1))}
-        return cls(
-            requests=v["requests"],
-            duration=v["duration_us"] / 1e6,
-            failures=v["failures"],
-            socket_errors=v["connect"] + v["read"] + v["write"],
-            timeouts=v["timeout"],
-            p50_ms=_latency(v["p50_us"], v["requests"], v["timeout"], 0.5),
-            p99_ms=_latency(v["p99_us"], v["requests"], v["timeout"], 0.01),
-            parsed=True,
-        )
-
-
-def _latency(micros: int, answered: int, timeouts: int, tail: float) -> float:
-    """wrk's percentile in ms; inf when too many requests outlasted the wrk timeout.
-
-    wrk leaves answers slower than --timeout out of its histogram and counts them (and
-    requests still pending) as timeouts, so if timeouts exceed the tail share the true
-    percentile lies beyond the timeout. NaN when nothing was answered or timed out.
-    """
-    if timeouts > tail * (answered + timeouts) or (answered and micros == 0):
-        return math.inf
-    return micros / 1000 if answered else NAN
-
-
-def wrk_command(
-    threads: int, connections: int, seconds: int, script: str, url: str, *headers: str
-) -> list[str]:
-    return [
-        _tool("wrk"),
-        *[part for header in headers for part in ("-H", header)],
-        f"-t{threads}",
-        f"-c{connections}",
-        f"-d{seconds}s",
-        "--latency",
-        "--timeout",
-        WRK_TIMEOUT,
-        "-s",
-        str(HERE / script),
-        url,
-    ]
-
-
-def start_wrk(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[str]:
-    with log.open("w") as out:
-        out.write(" ".join(command) + "\n\n")
-    return subprocess.Popen(  # noqa: S603 - wrk, by absolute path, on our own servers
-        command,
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def finish_wrk(process: subprocess.Popen[str], seconds: int, log: Path) -> WrkResult:
-    try:
-        output, _ = process.communicate(timeout=seconds + 30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        output, _ = process.communicate()
-    with log.open("a") as out:
-        out.write(output or "")
-    result = WrkResult.parse(output or "")
-    if not result.parsed:
-        print(f"    wrk gave no result (exit {process.returncode}); see {log}", flush=True)
-    return result
-
-
-def run_wrk(command: list[str], seconds: int, log: Path, env: dict[str, str]) -> WrkResult:
-    return finish_wrk(start_wrk(command, env, log), seconds, log)
 
 
 # --- one server, one round ----------------------------------------------------------------
@@ -438,7 +210,7 @@ class PostgresCluster:
         return url
 
     def cpu(self) -> float:
-        return cpu_seconds(self.cluster.process.pid) if self.cluster is not None else 0.0
+        return tree_cpu(self.cluster.process.pid) if self.cluster is not None else 0.0
 
     def stop(self) -> None:
         if self.cluster is not None:
@@ -471,12 +243,12 @@ class Steps:
         self, name: str, command: list[str], env: dict[str, str], seconds: int | None = None
     ) -> tuple[WrkResult, float, float]:
         """wrk's result, and the server's and the database's CPU µs per request answered."""
-        cpu, database = cpu_seconds(self.pid), self.database_cpu()
+        cpu, database = tree_cpu(self.pid), self.database_cpu()
         result = run_wrk(command, seconds or self.duration, self.folder / f"wrk-{name}.txt", env)
         answered = result.requests or NAN
         return (
             result,
-            (cpu_seconds(self.pid) - cpu) / answered * 1e6,
+            (tree_cpu(self.pid) - cpu) / answered * 1e6,
             (self.database_cpu() - database) / answered * 1e6,
         )
 
@@ -492,8 +264,8 @@ class Steps:
             f"{step}_cpu_us": cpu,
         }
         print(
-            f"    GET {path:<11} {_num(result.ok_per_second)} req/s, p99 {_ms(result.p99_ms)}"
-            f" ms, errors {result.errors}, server CPU {_num(cpu)} µs/req",
+            f"    GET {path:<11} {num(result.ok_per_second)} req/s, p99 {ms(result.p99_ms)}"
+            f" ms, errors {result.errors}, server CPU {num(cpu)} µs/req",
             flush=True,
         )
 
@@ -518,13 +290,15 @@ class Steps:
             "flood_test_p99_ms": loaded.p99_ms,
             "flood_test_errors": loaded.errors,
             "flood_test_timeouts": loaded.timeouts,
-            "flood_retention": _ratio(loaded.ok_per_second, self.sample.get("test_rps", NAN)),
+            "flood_retention": ratio(
+                loaded.ok_per_second, self.sample.get("test_rps", NAN), over_zero=math.inf
+            ),
             "flood_signin_rps": flooding.ok_per_second,
         }
         print(
-            f"    under flood     {_num(loaded.ok_per_second)} req/s"
-            f" ({_pct(self.sample['flood_retention'])} of unloaded), p99 {_ms(loaded.p99_ms)}"
-            f" ms, errors {loaded.errors}; sign-ins/s {_num(flooding.ok_per_second)}",
+            f"    under flood     {num(loaded.ok_per_second)} req/s"
+            f" ({pct(self.sample['flood_retention'])} of unloaded), p99 {ms(loaded.p99_ms)}"
+            f" ms, errors {loaded.errors}; sign-ins/s {num(flooding.ok_per_second)}",
             flush=True,
         )
 
@@ -540,7 +314,7 @@ class Steps:
             "signin_cpu_us": cpu,
         }
         print(
-            f"    POST /sign-in   {_num(signin.ok_per_second)}/s, p99 {_ms(signin.p99_ms)} ms,"
+            f"    POST /sign-in   {num(signin.ok_per_second)}/s, p99 {ms(signin.p99_ms)} ms,"
             f" errors {signin.errors}",
             flush=True,
         )
@@ -566,9 +340,9 @@ class Steps:
         if self.server.postgresql:
             self.sample["token_db_cpu_us"] = database
         print(
-            f"    POST /token     {_num(refresh.ok_per_second)}/s, p99 {_ms(refresh.p99_ms)} ms,"
-            f" errors {refresh.errors}, server CPU {_num(cpu)} µs/call"
-            + (f" (+ PostgreSQL {_num(database)})" if self.server.postgresql else ""),
+            f"    POST /token     {num(refresh.ok_per_second)}/s, p99 {ms(refresh.p99_ms)} ms,"
+            f" errors {refresh.errors}, server CPU {num(cpu)} µs/call"
+            + (f" (+ PostgreSQL {num(database)})" if self.server.postgresql else ""),
             flush=True,
         )
 
@@ -597,7 +371,7 @@ def measure(
     steps = Steps(server, url, args.duration, folder, process.pid, sample, database_cpu)
     body = {"BENCH_BODY": f'{{"email": "{EMAIL}", "password": "{PASSWORD}"}}'}
     try:
-        wait_ready(url, process, START_TIMEOUT, server.ready_path)
+        wait_ready(url + server.ready_path, process, START_TIMEOUT)
         with httpx.Client(base_url=url, timeout=60) as http:
             http.get(server.ready_path)  # the warm-up request
             time.sleep(0.5)
@@ -629,14 +403,14 @@ def measure(
     finally:
         sample["rss_peak_mib"] = sampler.stop()
         stop_server(process)
-    others, sample["steal_cpu"] = CpuClock.now().since(clock)
+    end = CpuClock.now()
+    sample["steal_cpu"] = end.steal_since(clock)
     # PostgreSQL works for the server under test: not "other processes".
-    capacity = (time.monotonic() - clock.wall) * (os.cpu_count() or 1)
-    sample["others_cpu"] = max(others - (database_cpu() - database_start) / capacity, 0.0)
+    sample["others_cpu"] = end.others_since(clock, running=database_cpu() - database_start)
     print(
-        f"    RSS             idle {_num(sample.get('rss_idle_mib', NAN))} MiB,"
-        f" peak {_num(sample['rss_peak_mib'])} MiB; other processes used"
-        f" {_pct(sample['others_cpu'])} of the CPUs, the host stole {_pct(sample['steal_cpu'])}",
+        f"    RSS             idle {num(sample.get('rss_idle_mib', NAN))} MiB,"
+        f" peak {num(sample['rss_peak_mib'])} MiB; other processes used"
+        f" {pct(sample['others_cpu'])} of the CPUs, the host stole {pct(sample['steal_cpu'])}",
         flush=True,
     )
     return sample
@@ -683,7 +457,7 @@ def measure_inprocess(
         sample["ceiling_threads"] = figures["threads"]
         notes.setdefault("ceiling parameters", f"argon2id {figures['parameters']}")
         print(
-            f"    argon2id        {_num(sample['ceiling_rps'])} verifications/s in"
+            f"    argon2id        {num(sample['ceiling_rps'])} verifications/s in"
             f" {figures['threads']} threads ({figures['parameters']})",
             flush=True,
         )
@@ -695,13 +469,14 @@ def measure_inprocess(
         print(
             "    in-process      "
             + ", ".join(
-                f"Service.refresh on {k} {_num(v)} µs" for k, v in figures["rotation_us"].items()
+                f"Service.refresh on {k} {num(v)} µs" for k, v in figures["rotation_us"].items()
             )
             + "; issuing a token "
-            + ", ".join(f"{k} {_num(v)} µs" for k, v in figures["signing_us"].items()),
+            + ", ".join(f"{k} {num(v)} µs" for k, v in figures["signing_us"].items()),
             flush=True,
         )
-    sample["others_cpu"], sample["steal_cpu"] = CpuClock.now().since(clock)
+    end = CpuClock.now()
+    sample["others_cpu"], sample["steal_cpu"] = end.others_since(clock), end.steal_since(clock)
     return sample
 
 
@@ -713,7 +488,7 @@ def ensure_node_modules() -> None:
         return
     print("installing the Express peer's npm dependencies (npm ci)...", flush=True)
     subprocess.run(  # noqa: S603 - npm by absolute path, on our own lockfile
-        [_tool("npm"), "ci", "--no-audit", "--no-fund", "--prefix", str(EXPRESS_DIR)],
+        [tool("npm"), "ci", "--no-audit", "--no-fund", "--prefix", str(EXPRESS_DIR)],
         check=True,
         timeout=900,
     )
@@ -770,7 +545,7 @@ def main() -> None:
         parser.error("--rounds, --duration and --workers must be at least 1")
     servers = choose(args)
     notes: dict[str, str] = {"command": shlex.join(["bench/http/run.py", *sys.argv[1:]])}
-    _tool("wrk")
+    tool("wrk")
     if any(s.kind == "express" for s in servers):
         ensure_node_modules()
 
