@@ -11,8 +11,8 @@ A guarded route declared with `direct` is then also served here: its handler tak
 `Call` (the claims, the use cases, the path parameters) and returns the response, with no
 per-request routing, dependency injection or response validation. FastAPI still has the
 route, built from the same handler, for the OpenAPI document and as the same answer under
-any other dispatch. Measured on this project's 2-core machine (bench/http): GET /test
-served through FastAPI's machinery about 5,600 req/s, served here about 29,000.
+any other dispatch. Measured on this project's 2-core machine: GET /test through FastAPI's
+machinery about 5,600 req/s, served here about 25,000 (bench/results/http.md).
 """
 
 from __future__ import annotations
