@@ -40,16 +40,6 @@ TransportQuery = Annotated[
 # rotations/s with them as functions, 560-590 as coroutines, same busy 2-core machine).
 
 
-async def service(request: Request) -> Service:
-    svc: Service = request.app.state.service
-    return svc
-
-
-async def wire(request: Request) -> Wire:
-    found: Wire = request.app.state.wire
-    return found
-
-
 def _app_state(name: str) -> Any:  # a FastAPI Depends marker
     """A dependency answering the app's part `name` (set on app.state by web/app.py)."""
 
@@ -76,8 +66,8 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-Svc = Annotated[Service, Depends(service)]
-Transports = Annotated[Wire, Depends(wire)]
+Svc = Annotated[Service, _app_state("service")]
+Transports = Annotated[Wire, _app_state("wire")]
 Throttles = Annotated[Throttle, _app_state("throttle")]
 Hashing = Annotated[WorkPool, _app_state("hashing")]  # password hashing
 Database = Annotated[WorkPool, _app_state("database")]
