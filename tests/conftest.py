@@ -31,6 +31,7 @@ from authgate.settings import Settings
 from authgate.web.app import create_app
 from helpers import GENEROUS_THROTTLES, new_postgres_database
 from services import Postgres, Redis
+from smtp import Mailbox
 
 BACKENDS = ["sqlite", "postgresql"]
 SQLITE = "sqlite:///"
@@ -148,3 +149,11 @@ def app(settings: Settings, clock: FrozenClock) -> FastAPI:
 def client(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    """A real SMTP server on a free port (tests/smtp.py), empty."""
+    box = Mailbox().start()
+    yield box
+    box.stop()

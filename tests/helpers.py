@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import re
 import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,6 +21,7 @@ import pytest
 if TYPE_CHECKING:
     from fastapi.testclient import TestClient
 
+    from authgate.service import Service
     from services import Postgres
 
 PASSWORD = "correct horse battery staple"
@@ -31,6 +33,8 @@ GENEROUS_THROTTLES = {
     "throttle_sign_in_ip": GENEROUS,
     "throttle_sign_in_account": GENEROUS,
     "throttle_token": GENEROUS,
+    "throttle_mail_address": GENEROUS,
+    "throttle_mail_ip": GENEROUS,
 }
 """Every throttle out of the way, as Settings fields: `Settings(..., **GENEROUS_THROTTLES)`."""
 THROTTLES = {f"AUTHGATE_{name.upper()}": rate for name, rate in GENEROUS_THROTTLES.items()}
@@ -74,6 +78,21 @@ def sign_up_and_in(
     return body
 
 
+LINK_TOKEN = re.compile(r"[?&]token=([A-Za-z0-9_-]{43})")
+
+
+def mailed_token(service: Service, kind: str, *, to: str | None = None) -> str:
+    """The link token in the newest outbox letter of `kind` (to `to`), as its reader gets it."""
+    for envelope in service.outbox(limit=500):
+        if envelope.kind == kind and (to is None or envelope.recipient == to):
+            letter = service.open_mail(envelope)
+            assert letter is not None, f"the {kind} mail was delivered and erased"
+            found = LINK_TOKEN.search(letter.text)
+            assert found is not None, f"no link in the {kind} mail"
+            return found.group(1)
+    raise AssertionError(f"no {kind} mail{f' to {to}' if to else ''} in the outbox")
+
+
 def new_postgres_database(request: pytest.FixtureRequest, *, template: str | None = None) -> str:
     """A new database on the session's cluster (a copy of `template`), dropped after the test.
 
@@ -87,6 +106,30 @@ def new_postgres_database(request: pytest.FixtureRequest, *, template: str | Non
     url = server.create_database(name, template=template)
     request.addfinalizer(lambda: server.drop_database(name))
     return url
+
+
+def postgres_template(server: Postgres, name: str) -> str:
+    """A migrated PostgreSQL database holding a signing key, for CREATE DATABASE to copy."""
+    from datetime import UTC, datetime
+
+    from authgate.service import Service
+    from authgate.settings import Settings
+
+    url = server.create_database(name)
+    start = datetime(2030, 1, 1, tzinfo=UTC)
+    Service(Settings(database_url=url), clock=lambda: start).close()
+    return name
+
+
+def templated_database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A copy of the run's template, migrated and holding a key: a SQLite file or a PG database.
+
+    For a folder's conftest whose `postgres_template` fixture names its template database.
+    """
+    if backend == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        return filled_from(template, f"sqlite:///{tmp_path / 'authgate.db'}", tmp_path)
+    return new_postgres_database(request, template=request.getfixturevalue("postgres_template"))
 
 
 def filled_from(template: Path, database_url: str, tmp_path: Path) -> str:

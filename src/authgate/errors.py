@@ -11,12 +11,16 @@
     │   ├── RefreshTokenReused    a rotated token came back; its session is now revoked
     │   └── SessionEnded          refresh token unknown, expired, revoked or signed out
     ├── NoCredentials             "unauthorized"          a guarded route got no Bearer token
+    ├── StaleAuthentication       "insufficient_user_authentication"  sign in again first
     ├── InvalidCredentials        "invalid_credentials"   sign-in failed
+    ├── EmailNotVerified          "email_not_verified"    sign-in refused until the address is
+    ├── InvalidLink               "invalid_link"          a mailed link unknown, used, expired
     ├── EmailTaken                "email_taken"
     ├── InvalidEmail              "invalid_email"
     ├── PasswordRejected          "password_rejected"     carries .reason
     ├── UnknownSession            "not_found"             no live session of this user by that id
     ├── UnknownUser               "not_found"
+    ├── UnknownMail               "not_found"             no message in the outbox by that id
     ├── Throttled                 "too_many_requests"     carries .retry_after (seconds)
     ├── Overloaded                "overloaded"            a queue full or Redis down; .retry_after
     └── ConfigurationError        bad settings or keys, found at startup
@@ -95,6 +99,34 @@ class NoCredentials(AuthgateError):
     message = "this route needs a Bearer access token"
 
 
+class StaleAuthentication(AuthgateError):
+    """A sensitive route needs a sign-in newer than `max_age` seconds (RFC 9470)."""
+
+    code = "insufficient_user_authentication"
+    message = "this needs a recent sign-in; sign in again"
+
+    def __init__(self, max_age: int) -> None:
+        super().__init__(f"this needs a sign-in within the last {max_age} seconds; sign in again")
+        self.max_age = max_age
+
+
+class EmailNotVerified(AuthgateError):
+    """Sign-in refused (AUTHGATE_REQUIRE_VERIFIED_EMAIL) until the address is confirmed."""
+
+    code = "email_not_verified"
+    message = (
+        "confirm your e-mail address with the link we sent first; "
+        'POST /email/verify/request {"email": ...} sends a new one'
+    )
+
+
+class InvalidLink(AuthgateError):
+    """A mailed link that is unknown, already used, expired, or meant for something else."""
+
+    code = "invalid_link"
+    message = "this link is invalid, already used or expired"
+
+
 class InvalidCredentials(AuthgateError):
     code = "invalid_credentials"
     message = "the e-mail or password is incorrect"
@@ -128,6 +160,11 @@ class UnknownSession(AuthgateError):
 class UnknownUser(AuthgateError):
     code = "not_found"
     message = "no such user"
+
+
+class UnknownMail(AuthgateError):
+    code = "not_found"
+    message = "no such message in the outbox (or the id prefix is ambiguous)"
 
 
 class Throttled(AuthgateError):

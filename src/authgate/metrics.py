@@ -65,6 +65,14 @@ class Metrics:
             "Revoked sessions and users' valid-after instants this process holds.",
             registry=r,
         )
+        self.mail = Counter(
+            "authgate_mail",
+            "Outbox deliveries by outcome: sent, retried (failed, to try again), dead (given up).",
+            ["outcome"],
+            registry=r,
+        )
+        for outcome in ("sent", "retried", "dead"):
+            self.mail.labels(outcome)
         for outcome in ("success", "invalid_credentials"):
             self.sign_ins.labels(outcome)
         for outcome in ("rotated", "reused", "ended"):

@@ -17,11 +17,20 @@ from typing import BinaryIO, Literal
 from authgate.core.announcements import Announcement
 from authgate.core.clock import Clock, utc_now
 from authgate.core.keychain import Rotation
+from authgate.core.letters import Envelope, Letter, unpack
+from authgate.core.letters import State as MailState
 from authgate.core.mongo_import import BATCH_SIZE, Problem, Tally, import_users
 from authgate.core.passwords import RECOMMENDED, Preset
 from authgate.core.store import AuditEvent, Session, SessionId, User, UserId
 from authgate.core.tokens import LEEWAY, AccessClaims, issue_access_token
-from authgate.errors import InvalidGrant, RefreshTokenReused
+from authgate.core.users import normalize_email
+from authgate.errors import (
+    EmailNotVerified,
+    InvalidGrant,
+    RefreshTokenReused,
+    StaleAuthentication,
+    UnknownMail,
+)
 from authgate.settings import Settings
 from authgate.storage.schema import upgrade_database
 from authgate.wiring import Parts
@@ -90,16 +99,27 @@ class Service:
     # -- accounts -----------------------------------------------------------
 
     def sign_up(self, email: str, password: str, *, ip: str | None = None) -> User:
-        """Raises: InvalidEmail, PasswordRejected, EmailTaken."""
-        return self.parts.accounts.sign_up(email, password, ip=ip)
+        """Create a user and store its verification mail with it.
+
+        Raises: InvalidEmail, PasswordRejected, EmailTaken.
+        """
+        welcome = self.parts.account_mail.verification
+        user = self.parts.accounts.sign_up(email, password, ip=ip, welcome=welcome)
+        self.parts.mail_queued()
+        return user
 
     def sign_in(
         self, email: str, password: str, *, ip: str | None = None, user_agent: str | None = None
     ) -> SignedIn:
-        """Raises: InvalidCredentials."""
+        """Raises: InvalidCredentials; EmailNotVerified (AUTHGATE_REQUIRE_VERIFIED_EMAIL),
+        only after the password was right."""
         user = self.parts.accounts.sign_in(email, password, ip=ip)
+        if self.settings.require_verified_email and not user.email_verified:
+            raise EmailNotVerified
         session, refresh_token = self.parts.sessions.start(user, ip=ip, user_agent=user_agent)
-        return self._signed_in(user.id, user.email, session, refresh_token)
+        return self._signed_in(
+            user.id, user.email, session, refresh_token, email_verified=user.email_verified
+        )
 
     def account_key(self, email: str) -> str:
         """The key failed sign-ins are counted under, whether or not the account exists."""
@@ -170,6 +190,116 @@ class Service:
             emails[named] = found.email if found else named
         return events, emails
 
+    # -- accounts by e-mail (DESIGN §8) ---------------------------------------
+
+    def check_recent_sign_in(self, claims: AccessClaims) -> None:
+        """Sensitive changes need a sign-in within AUTHGATE_REAUTH_MAX_AGE (RFC 9470).
+
+        Raises:
+            StaleAuthentication: carrying the max age to tell the client.
+        """
+        max_age = self.settings.reauth_max_age
+        auth_time = claims.auth_time
+        if auth_time is None or self.parts.clock() - auth_time > max_age:
+            raise StaleAuthentication(int(max_age.total_seconds()))
+
+    def request_verification(self, user_id: UserId) -> bool:
+        """Mail a new verification link unless the address is verified; True when queued."""
+        return self.parts.account_mail.request_verification(user_id)
+
+    def request_verification_by_email(self, email: str) -> None:
+        """The same for someone who cannot sign in yet; nothing for unknown addresses."""
+        self.parts.account_mail.request_verification_by_email(email)
+
+    def verify_email(self, token: str) -> UserId:
+        """Raises: InvalidLink."""
+        return self.parts.account_mail.verify(token)
+
+    def check_address(self, email: str) -> None:
+        """Raises InvalidEmail when `email` is not an address (its form only: no lookup)."""
+        normalize_email(email)
+
+    def forgot_password(self, email: str) -> None:
+        """Mail a reset link if an enabled account has the address; nothing otherwise."""
+        self.parts.account_mail.forgot(email)
+
+    def reset_password(self, token: str, new_password: str) -> UserId:
+        """Raises: InvalidLink, PasswordRejected."""
+        return self.parts.account_mail.reset(token, new_password)
+
+    def change_own_password(
+        self,
+        claims: AccessClaims,
+        current_password: str,
+        new_password: str,
+        *,
+        sign_out_others: bool,
+    ) -> int:
+        """Raises: InvalidCredentials, PasswordRejected. Returns the sessions ended."""
+        return self.parts.account_mail.change_password(
+            UserId(claims.subject),
+            current_password,
+            new_password,
+            session=SessionId(claims.session_id),
+            sign_out_others=sign_out_others,
+        )
+
+    def request_email_change(self, user_id: UserId, new_email: str) -> None:
+        """Raises: InvalidEmail, EmailTaken."""
+        self.parts.account_mail.request_email_change(user_id, new_email)
+
+    def confirm_email_change(self, token: str) -> UserId:
+        """Raises: InvalidLink, EmailTaken."""
+        return self.parts.account_mail.confirm_email_change(token)
+
+    def revert_email_change(self, token: str) -> UserId:
+        """Raises: InvalidLink, EmailTaken."""
+        return self.parts.account_mail.revert_email(token)
+
+    def delete_account(self, user_id: UserId) -> None:
+        """Raises: UnknownUser."""
+        self.parts.account_mail.delete_account(user_id)
+
+    def mark_verified(self, user_id: UserId) -> None:
+        """An operator vouches for the address (`authgate users verify`)."""
+        self.parts.store.set_email_verified(user_id, at=self.parts.clock())
+        self.parts.audit.record(
+            AuditEvent("email_verified_by_operator", at=self.parts.clock(), user_id=user_id)
+        )
+
+    def reset_link(self, user_id: UserId) -> str:
+        """A one-time reset link for a support desk (`authgate users reset-link`); audited."""
+        return self.parts.account_mail.reset_link(self.user(user_id))
+
+    # -- the outbox -----------------------------------------------------------
+
+    def outbox(self, *, state: MailState | None = None, limit: int = 50) -> Sequence[Envelope]:
+        """The newest mail first, of one state or all."""
+        return self.parts.outbox.list(state=state, limit=limit)
+
+    def find_mail(self, id_or_prefix: str) -> Envelope:
+        """One envelope by its id or an unambiguous prefix. Raises: UnknownMail."""
+        found = self.parts.outbox.find(id_or_prefix) if id_or_prefix else []
+        if not found:
+            raise UnknownMail(f"no message in the outbox has an id starting with {id_or_prefix!r}")
+        if len(found) > 1:
+            raise UnknownMail(f"more than one message's id starts with {id_or_prefix!r}")
+        return found[0]
+
+    def open_mail(self, envelope: Envelope) -> Letter | None:
+        """The letter in an envelope; None once delivered (its body is erased then)."""
+        kek = self.settings.key_encryption_key
+        return unpack(envelope, key_encryption_key=kek.reveal() if kek else None)
+
+    def retry_mail(self, envelope_id: str) -> bool:
+        """Send a dead or waiting message again, from now; False if it cannot be."""
+        retried = self.parts.outbox.retry(envelope_id, now=self.parts.clock())
+        if retried:
+            self.parts.audit.record(
+                AuditEvent("mail_retried", at=self.parts.clock(), detail={"mail": envelope_id})
+            )
+        return retried
+
     # -- sessions -----------------------------------------------------------
 
     def refresh(self, refresh_token: str, *, ip: str | None = None) -> SignedIn:
@@ -185,7 +315,13 @@ class Service:
             raise
         metrics.refreshes.labels("rotated").inc()
         session = record.session
-        return self._signed_in(session.user_id, record.user_email, session, successor)
+        return self._signed_in(
+            session.user_id,
+            record.user_email,
+            session,
+            successor,
+            email_verified=record.user_email_verified,
+        )
 
     def session_of(self, refresh_token: str) -> SessionId | None:
         """The session a refresh token belongs to, used or not; None for an unknown token."""
@@ -282,11 +418,21 @@ class Service:
         """This process's Prometheus metrics, in the text exposition format."""
         return self.parts.metrics.exposition()
 
-    def _signed_in(self, user_id: UserId, email: str, session: Session, refresh: str) -> SignedIn:
+    def _signed_in(
+        self,
+        user_id: UserId,
+        email: str,
+        session: Session,
+        refresh: str,
+        *,
+        email_verified: bool,
+    ) -> SignedIn:
         ttl = self.settings.access_token_ttl
         token, claims = issue_access_token(
             subject=user_id,
             email=email,
+            email_verified=email_verified,
+            auth_time=session.auth_time,
             session_id=session.id,
             keys=self.parts.keys,
             issuer=self.settings.issuer,

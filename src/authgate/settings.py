@@ -9,6 +9,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Literal, TypeVar, get_args
 from urllib.parse import urlsplit
@@ -84,6 +85,22 @@ class Settings:
     # The reverse proxies whose X-Forwarded-For/-Proto count; none by default, so a client
     # cannot choose the address that throttles, sessions and the audit log see.
     trusted_proxies: tuple[Network, ...] = ()
+    # Accounts by e-mail (DESIGN §8). Links in mail start with the public URL (the issuer
+    # when unset), never with a request's Host header.
+    public_url: str | None = None
+    smtp_url: Secret | None = None  # unset: mail stays in the outbox (`authgate mail list`)
+    mail_from: str = "authgate <no-reply@localhost>"
+    mail_templates: Path | None = None
+    require_verified_email: bool = False
+    reauth_max_age: timedelta = timedelta(seconds=300)
+    verify_link_ttl: timedelta = timedelta(seconds=86_400)
+    reset_link_ttl: timedelta = timedelta(seconds=3_600)
+    email_change_link_ttl: timedelta = timedelta(seconds=86_400)
+    revert_link_ttl: timedelta = timedelta(seconds=604_800)
+    throttle_mail_address: str = "5/hour"
+    throttle_mail_ip: str = "30/hour"
+    mail_max_attempts: int = 8
+    mail_retry_delay: timedelta = timedelta(seconds=30)  # doubled after each failure
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
@@ -110,8 +127,11 @@ class Settings:
             "throttle_sign_in_ip",
             "throttle_sign_in_account",
             "throttle_token",
+            "throttle_mail_address",
+            "throttle_mail_ip",
         ):
             _check_rate(getattr(self, name), f"{PREFIX}{name.upper()}")
+        _check_mail(self)
         if self.hashing_workers < 1 or self.hashing_queue < 1:
             raise ConfigurationError(
                 "AUTHGATE_HASHING_WORKERS and AUTHGATE_HASHING_QUEUE must be at least 1"
@@ -138,6 +158,11 @@ class Settings:
                 f"AUTHGATE_ISSUER is {self.issuer!r}"
             )
         _require_extras(self)
+
+    @property
+    def public_base(self) -> str:
+        """Where browsers reach authgate: AUTHGATE_PUBLIC_URL, else the issuer."""
+        return (self.public_url or self.issuer).rstrip("/")
 
     @classmethod
     def from_env(
@@ -172,8 +197,15 @@ class Settings:
             "throttle_sign_in_ip",
             "throttle_sign_in_account",
             "throttle_token",
+            "throttle_mail_address",
+            "throttle_mail_ip",
+            "mail_from",
         ):
             take(name, str)
+        take("public_url", lambda v: v.rstrip("/") or None)
+        take("smtp_url", lambda v: Secret(v) if v else None)
+        take("mail_templates", lambda v: Path(v) if v else None)
+        take("require_verified_email", _boolean)
         take("redis_url", lambda v: v or None)
         take("algorithm", _algorithm)
         take("cookie_secure", _boolean)
@@ -190,11 +222,77 @@ class Settings:
             "refresh_reuse_grace",
             "revocation_poll_interval",
             "key_rotation_delay",
+            "reauth_max_age",
+            "verify_link_ttl",
+            "reset_link_ttl",
+            "email_change_link_ttl",
+            "revert_link_ttl",
+            "mail_retry_delay",
         ):
             take(name, _seconds)
-        for name in ("password_min_length", "hashing_workers", "hashing_queue", "token_cache_size"):
+        for name in (
+            "password_min_length",
+            "hashing_workers",
+            "hashing_queue",
+            "token_cache_size",
+            "mail_max_attempts",
+        ):
             take(name, _whole_number)
         return cls(**kwargs)  # type: ignore[arg-type]  # each value was parsed to its field's type
+
+
+SMTP_SCHEMES = ("smtp", "smtps")
+
+
+def _check_mail(settings: Settings) -> None:
+    """The §8 settings: a public URL links can start with, a reachable-looking SMTP URL."""
+    public = settings.public_url
+    if public is not None:
+        try:
+            parts = urlsplit(public)
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigurationError("AUTHGATE_PUBLIC_URL must be an http(s) URL with a host")
+        if parts.scheme == "http" and parts.hostname not in LOCAL_HOSTS:
+            # Links carrying reset tokens over plain http can be read on the way.
+            raise ConfigurationError(
+                "AUTHGATE_PUBLIC_URL must be https unless it is http://localhost"
+            )
+        if parts.query or parts.fragment:
+            raise ConfigurationError("AUTHGATE_PUBLIC_URL must not have a query or fragment")
+    if settings.smtp_url is not None:
+        try:
+            smtp = urlsplit(settings.smtp_url.reveal())
+            smtp.port  # noqa: B018 - raises ValueError for a bad port
+        except ValueError:
+            smtp = None
+        if smtp is None or smtp.scheme not in SMTP_SCHEMES or not smtp.hostname:
+            raise ConfigurationError(
+                "AUTHGATE_SMTP_URL must look like smtp://user:password@host:587 "
+                "(STARTTLS) or smtps://host:465"
+            )
+    _, address = parseaddr(settings.mail_from)
+    if "@" not in address or any(c in settings.mail_from for c in "\r\n"):
+        raise ConfigurationError(
+            "AUTHGATE_MAIL_FROM must be an address, optionally with a name: "
+            "'authgate <no-reply@example.com>'"
+        )
+    if settings.mail_templates is not None and not settings.mail_templates.is_dir():
+        raise ConfigurationError("AUTHGATE_MAIL_TEMPLATES must name a directory")
+    if settings.mail_max_attempts < 1:
+        raise ConfigurationError("AUTHGATE_MAIL_MAX_ATTEMPTS must be at least 1")
+    if settings.mail_retry_delay < timedelta(seconds=1):
+        raise ConfigurationError("AUTHGATE_MAIL_RETRY_DELAY must be at least 1 second")
+    for name in (
+        "reauth_max_age",
+        "verify_link_ttl",
+        "reset_link_ttl",
+        "email_change_link_ttl",
+        "revert_link_ttl",
+    ):
+        if getattr(settings, name) <= timedelta(0):
+            raise ConfigurationError(f"{PREFIX}{name.upper()} must be a positive number of seconds")
 
 
 def _read_env_file(path: Path) -> Mapping[str, str]:

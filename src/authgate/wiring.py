@@ -14,15 +14,17 @@ from typing import Literal
 
 from sqlalchemy.exc import OperationalError
 
+from authgate.core.account_mail import AccountMail, LinkLifetimes
 from authgate.core.announcements import Announcement
 from authgate.core.clock import Clock, utc_now
 from authgate.core.guard import Guard
 from authgate.core.keychain import Keychain, server_key
 from authgate.core.keys import KeyRing, seal
+from authgate.core.letters import Templates
 from authgate.core.passwords import RECOMMENDED, Passwords, Preset
 from authgate.core.revocations import Revocations
 from authgate.core.sessions import SessionPolicy, Sessions
-from authgate.core.store import AuditEvent, AuditLog
+from authgate.core.store import AuditEvent, AuditLog, SessionId, UserId
 from authgate.core.tokens import LEEWAY
 from authgate.core.users import Accounts
 from authgate.errors import ConfigurationError
@@ -30,6 +32,7 @@ from authgate.metrics import Metrics
 from authgate.settings import Settings
 from authgate.storage.engine import create_database_engine, startup_lock
 from authgate.storage.notify import open_fanout
+from authgate.storage.outbox import SqlOutbox
 from authgate.storage.schema import schema_state, upgrade
 from authgate.storage.sql import SqlStore
 
@@ -96,6 +99,10 @@ class Parts:
         self.audit = ObservedAudit(self.store, self.metrics.record)
         self.passwords = Passwords(preset, min_length=settings.password_min_length)
         self.accounts = Accounts(self.store, self.passwords, clock=clock, audit=self.audit)
+        self.outbox = SqlOutbox(self.store)
+        # The server's sender sets this to its wake-up (web/app.py); tools leave it be.
+        self.mail_queued: Callable[[], None] = lambda: None
+        self.templates = Templates(settings.mail_templates)
         self.revocations = Revocations(
             window=settings.access_token_ttl + LEEWAY,
             announce=lambda s, u: self.fanout.publish(Announcement(s, u)),
@@ -120,6 +127,23 @@ class Parts:
             revocations=self.revocations,
             clock=clock,
             audit=self.audit,
+        )
+        self.account_mail = AccountMail(
+            self.store,
+            self.passwords,
+            templates=self.templates,
+            public_url=settings.public_base,
+            lifetimes=LinkLifetimes(
+                verify_email=settings.verify_link_ttl,
+                reset_password=settings.reset_link_ttl,
+                change_email=settings.email_change_link_ttl,
+                revert_email=settings.revert_link_ttl,
+            ),
+            key_encryption_key=kek,
+            clock=clock,
+            audit=self.audit,
+            sessions_ended=self._sessions_ended,
+            queued=lambda: self.mail_queued(),
         )
         self.metrics.watch(self.metrics.revocations, lambda: len(self.revocations))
         self._synced_at = clock() - self.revocations.window
@@ -152,10 +176,20 @@ class Parts:
         return changed
 
     def catch_up(self) -> None:
-        """The periodic poll: what announcements missed, and sealed successors past their window."""
+        """The periodic poll: what announcements missed, sealed successors past their window,
+        and deleted accounts whose sessions every process has heard of."""
         self.sync_revocations()
         self.refresh_keys()
         self.sessions.forget_successors()
+        horizon = self.clock() - self.revocations.window - 2 * POLL_OVERLAP
+        self.store.purge_deleted_users(deleted_before=horizon)
+
+    def _sessions_ended(self, ended: Sequence[SessionId], user_id: UserId | None) -> None:
+        """Refuse these sessions' access tokens (and, given a user, all its older ones) now."""
+        now = self.clock()
+        if user_id is not None:
+            self.revocations.set_valid_after([(user_id, now)])
+        self.revocations.revoke_sessions((sid, now) for sid in ended)
 
     def learn(self, announcement: Announcement) -> None:
         """Apply what another process announced (cheap: no database, safe on the event loop)."""

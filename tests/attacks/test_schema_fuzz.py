@@ -191,6 +191,9 @@ def post(app: FastAPI, path: str, body: dict[str, str]) -> Any:
 
 def fresh_access_token(app: FastAPI) -> str:
     response = post(app, "/sign-in", {"email": EMAIL, "password": PASSWORD})
+    if response.status_code == 401:  # a fuzzed DELETE /me succeeded: the account is gone
+        assert post(app, "/sign-up", {"email": EMAIL, "password": PASSWORD}).status_code == 201
+        response = post(app, "/sign-in", {"email": EMAIL, "password": PASSWORD})
     assert response.status_code == 200
     token: str = response.json()["access_token"]
     return token

@@ -121,7 +121,28 @@ def test_token_carries_the_rfc9068_claims(keys: KeyRing) -> None:
         "jti": issued.token_id,
         "sid": "session-1",
         "email": "ada@example.com",
+        "email_verified": False,
     }
+
+
+def test_token_carries_auth_time_and_email_verified_when_given(keys: KeyRing) -> None:
+    signed_in = NOW - timedelta(minutes=3, microseconds=5)
+    token, _ = issue_access_token(
+        subject="user-1",
+        email="ada@example.com",
+        email_verified=True,
+        auth_time=signed_in,
+        session_id="session-1",
+        keys=keys,
+        issuer=ISSUER,
+        audience=AUDIENCE,
+        now=NOW,
+        ttl=TTL,
+    )
+    claims = segment(token, 1)
+    assert (claims["email_verified"], claims["auth_time"]) == (True, int(signed_in.timestamp()))
+    read = read_access_token(token, keys=keys, issuer=ISSUER, audience=AUDIENCE, now=NOW)
+    assert (read.email_verified, read.auth_time) == (True, signed_in.replace(microsecond=0))
 
 
 def test_every_token_gets_its_own_jti(keys: KeyRing) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,33 +12,25 @@ from fastapi.testclient import TestClient
 
 from authgate.core.clock import FrozenClock
 from authgate.core.passwords import FAST_FOR_TESTS
-from authgate.service import Service
 from authgate.settings import Settings
 from authgate.web.app import create_app
-from helpers import filled_from, new_postgres_database
+from helpers import postgres_template as make_postgres_template
+from helpers import templated_database_url
 from services import Postgres
 
 from .helpers import FromIp, MakeClient, companion
-
-SQLITE = "sqlite:///"
 
 
 @pytest.fixture(scope="session")
 def postgres_template(postgres: Postgres) -> str:
     """The same, as a PostgreSQL template database that CREATE DATABASE copies."""
-    url = postgres.create_database("template_web")
-    start = datetime(2030, 1, 1, tzinfo=UTC)
-    Service(Settings(database_url=url), clock=lambda: start).close()
-    return "template_web"
+    return make_postgres_template(postgres, "template_web")
 
 
 @pytest.fixture
 def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
     """A copy of the template, migrated and holding a key: a SQLite file or a PG database."""
-    if backend == "sqlite":
-        template: Path = request.getfixturevalue("sqlite_template")
-        return filled_from(template, f"{SQLITE}{tmp_path / 'authgate.db'}", tmp_path)
-    return new_postgres_database(request, template=request.getfixturevalue("postgres_template"))
+    return templated_database_url(backend, tmp_path, request)
 
 
 @pytest.fixture

@@ -51,7 +51,7 @@ def test_me_returns_the_user_sign_up_created(client: TestClient) -> None:
     response = client.get("/me", headers=bearer(signed_in.json()["access_token"]))
 
     assert response.status_code == 200
-    assert response.json() == created.json()
+    assert response.json() == {**created.json(), "email_verified": False}
 
 
 def test_me_answers_for_the_token_holder_not_another_user(client: TestClient) -> None:

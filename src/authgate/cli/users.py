@@ -1,4 +1,5 @@
-"""`authgate users …`: create, list, disable, enable, set passwords, and import from MongoDB."""
+"""`authgate users …`: create, list, disable, enable, set passwords, verify addresses, hand
+out reset links, and import from MongoDB."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 
 from authgate.cli.app import app, err, open_service, out, read_password, when
+from authgate.core.clock import utc_now
 from authgate.core.mongo_import import BATCH_SIZE, Problem, Tally
 from authgate.core.store import UserId
 
@@ -77,6 +79,46 @@ def users_enable(email: str) -> None:
     user = service.find_user(email)
     service.enable_user(user.id)
     out.print(f"enabled {user.email}")
+
+
+@users_app.command("verify")
+def users_verify(email: str) -> None:
+    """Mark a user's e-mail address verified, as its link would (audited)."""
+    service = open_service()
+    user = service.find_user(email)
+    if user.email_verified_at is not None:
+        out.print(
+            f"{user.email} was verified already, {when(user.email_verified_at)}", markup=False
+        )
+        return
+    service.mark_verified(user.id)
+    out.print(f"marked {user.email} verified", markup=False)
+
+
+@users_app.command("reset-link")
+def users_reset_link(email: str) -> None:
+    """Print a one-time password-reset link for a support desk to hand over (audited).
+
+    Hand it to the account's owner only: whoever opens it chooses the password.
+    """
+    service = open_service()
+    user = service.find_user(email)
+    link = service.reset_link(user.id)
+    expires = when(utc_now() + service.settings.reset_link_ttl)
+    # print(), not the rich console: a terminal's width must not break the link in two.
+    print(link)
+    out.print(
+        f"works once, until {expires} (AUTHGATE_RESET_LINK_TTL); "
+        f"setting a password with it signs {user.email} out everywhere",
+        markup=False,
+        soft_wrap=True,
+    )
+    if user.disabled_at is not None:
+        err.print(
+            f"note: {user.email} is disabled; it cannot sign in until `authgate users enable`",
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 @users_app.command("import")

@@ -8,7 +8,11 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NewType, Protocol
+from typing import TYPE_CHECKING, NewType, Protocol
+
+if TYPE_CHECKING:
+    from authgate.core.letters import Envelope
+    from authgate.core.links import LinkToken
 
 UserId = NewType("UserId", str)
 SessionId = NewType("SessionId", str)
@@ -23,6 +27,11 @@ class User:
     disabled_at: datetime | None = None
     # Access tokens issued before this whole second are refused (sign-out-all, disable).
     valid_after: datetime | None = None
+    email_verified_at: datetime | None = None  # when its owner last proved the address
+
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +47,12 @@ class Session:
     user_agent: str | None = None
     revoked_at: datetime | None = None
     revoked_reason: str | None = None
+    # When the person last proved who they are in this session (the `auth_time` claim).
+    authenticated_at: datetime | None = None
+
+    @property
+    def auth_time(self) -> datetime:
+        return self.authenticated_at or self.created_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +66,7 @@ class RefreshRecord:
     user_valid_after: datetime | None = None
     user_email: str = ""  # for the access token minted with the successor
     user_disabled_at: datetime | None = None  # a disabled user's sessions cannot refresh
+    user_email_verified: bool = False  # for the access token minted with the successor
     # For a used token, inside the grace window only: its successor, sealed under a key that
     # only the token itself derives (core/sessions.py). Erased once the window has passed.
     sealed_successor: bytes | None = None
@@ -67,8 +83,11 @@ class AuditEvent:
 
 
 class UserStore(Protocol):
-    def add_user(self, user: User) -> None:
-        """Raises EmailTaken when the e-mail (case-insensitively) is already registered."""
+    def add_user(self, user: User, *, mailing: Mailing = ...) -> None:
+        """Store a user, and its mailing in the same transaction.
+
+        Raises EmailTaken when the e-mail (case-insensitively) is already registered.
+        """
 
     def add_users(self, users: Sequence[User]) -> Sequence[UserId]:
         """Store many users in one transaction; return the ids of those stored.
@@ -147,6 +166,84 @@ class SessionStore(Protocol):
         """Revoke every live session of the user; return their ids."""
 
     def sessions_revoked_since(self, since: datetime) -> Sequence[tuple[SessionId, datetime]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Mailing:
+    """Links and letters stored in the same transaction as the change they announce.
+
+    No letter for a change rolled back, no change without its letter (DESIGN §8).
+    """
+
+    links: Sequence[LinkToken] = ()
+    envelopes: Sequence[Envelope] = ()
+
+
+class AccountMailStore(Protocol):
+    """The changes of accounts by e-mail, each one transaction with its Mailing."""
+
+    def add_mailing(self, mailing: Mailing) -> None: ...
+
+    def find_link(self, token_hash: str) -> LinkToken | None: ...
+
+    def verify_email(self, token_hash: str, *, now: datetime) -> UserId | None:
+        """Spend a verify link and mark its address verified, if it is still the user's.
+
+        None, changing nothing, when the link is unknown, spent, expired or of another
+        purpose.
+        """
+
+    def set_email_verified(self, user_id: UserId, *, at: datetime | None) -> None: ...
+
+    def reset_password(
+        self, token_hash: str, password_hash: str, *, now: datetime, mailing: Mailing
+    ) -> Sequence[SessionId] | None:
+        """Spend a reset link, set the password and end every session (returned).
+
+        The user's other reset links die with it. None, changing nothing, when the link
+        is not a usable reset link.
+        """
+
+    def change_password(
+        self,
+        user_id: UserId,
+        password_hash: str,
+        *,
+        now: datetime,
+        keep: SessionId | None,
+        end_others: bool,
+        mailing: Mailing,
+    ) -> Sequence[SessionId]:
+        """Set the password; the user's reset links die. With `end_others`, end every
+        session but `keep` and return them."""
+
+    def change_email(
+        self, token_hash: str, *, now: datetime, mailing: Mailing
+    ) -> tuple[UserId, str] | None:
+        """Spend a change link and switch to its address (verified); return the user and
+        the old address. None when the link is not usable.
+
+        Raises:
+            EmailTaken: another account took the address meanwhile; nothing changed.
+        """
+
+    def revert_email(
+        self, token_hash: str, *, now: datetime, mailing: Mailing
+    ) -> tuple[UserId, Sequence[SessionId]] | None:
+        """Spend a revert link: put its address back, cancel pending changes, make the
+        password unusable and end every session (returned). None when not usable.
+
+        Raises:
+            EmailTaken: another account has the old address now; nothing changed.
+        """
+
+    def delete_user(
+        self, user_id: UserId, *, now: datetime, mailing: Mailing
+    ) -> Sequence[SessionId]:
+        """Erase the account's data, leaving a tombstone; end and return its sessions."""
+
+    def purge_deleted_users(self, *, deleted_before: datetime) -> int:
+        """Remove tombstones older than `deleted_before`; return how many."""
 
 
 class AuditLog(Protocol):

@@ -52,6 +52,8 @@ class AccessClaims:
     email: str
     scopes: frozenset[str] = frozenset()  # the `scope` claim, RFC 9068 §2.2.3
     roles: frozenset[str] = frozenset()  # the `roles` claim, RFC 9068 §2.2.3.1 (RFC 7643)
+    email_verified: bool = False  # OpenID Connect Core §5.1
+    auth_time: datetime | None = None  # when the user last proved who they are (RFC 9068 §2.2.1)
 
     def as_dict(self) -> dict[str, object]:
         """The JWT claims set (RFC 7519 names, integer times); `scope` and `roles` if any."""
@@ -64,7 +66,10 @@ class AccessClaims:
             "jti": self.token_id,
             "sid": self.session_id,
             "email": self.email,
+            "email_verified": self.email_verified,
         }
+        if self.auth_time is not None:
+            claims["auth_time"] = int(self.auth_time.timestamp())
         if self.scopes:
             claims["scope"] = " ".join(sorted(self.scopes))
         if self.roles:
@@ -84,6 +89,8 @@ def issue_access_token(
     ttl: timedelta,
     scopes: Iterable[str] = (),
     roles: Iterable[str] = (),
+    email_verified: bool = False,
+    auth_time: datetime | None = None,
 ) -> tuple[str, AccessClaims]:
     """Sign a new access token with the ring's signing key; return it and its claims.
 
@@ -109,6 +116,8 @@ def issue_access_token(
         email=email,
         scopes=scopes,
         roles=roles,
+        email_verified=email_verified,
+        auth_time=None if auth_time is None else auth_time.replace(microsecond=0),
     )
     key = keys.signing
     header = {"alg": key.alg, "kid": key.kid, "typ": TOKEN_TYPE}
@@ -227,6 +236,8 @@ def _parse_claims(payload: bytes) -> tuple[AccessClaims, datetime | None]:
         email=_text(raw, "email"),
         scopes=_scopes(raw),
         roles=_roles(raw),
+        email_verified=_flag(raw, "email_verified"),
+        auth_time=None if raw.get("auth_time") is None else _instant(raw, "auth_time"),
     )
     return claims, not_before
 
@@ -235,6 +246,13 @@ def _text(raw: Mapping[str, object], name: str) -> str:
     value = raw.get(name)
     if not isinstance(value, str):
         raise MalformedToken(f"claim '{name}' must be a string")
+    return value
+
+
+def _flag(raw: Mapping[str, object], name: str) -> bool:
+    value = raw.get(name, False)
+    if not isinstance(value, bool):
+        raise MalformedToken(f"claim '{name}' must be true or false")
     return value
 
 

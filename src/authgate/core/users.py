@@ -10,7 +10,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from authgate.core.clock import Clock
 from authgate.core.passwords import Passwords
-from authgate.core.store import AuditEvent, AuditLog, NoAudit, User, UserId, UserStore
+from authgate.core.store import AuditEvent, AuditLog, Mailing, NoAudit, User, UserId, UserStore
 from authgate.errors import InvalidCredentials, InvalidEmail, UnknownUser
 
 MAX_EMAIL_LENGTH = 254  # RFC 5321 §4.5.3.1.3, as a path
@@ -59,8 +59,15 @@ class Accounts:
         self.audit = audit or NoAudit()
         self._new_id = new_id
 
-    def sign_up(self, email: str, password: str, *, ip: str | None = None) -> User:
-        """Create a user.
+    def sign_up(
+        self,
+        email: str,
+        password: str,
+        *,
+        ip: str | None = None,
+        welcome: Callable[[User], Mailing] | None = None,
+    ) -> User:
+        """Create a user; `welcome` gives the mail stored with it (the verification link).
 
         Raises:
             InvalidEmail: the address does not validate.
@@ -69,9 +76,16 @@ class Accounts:
         """
         address = normalize_email(email)
         self.passwords.check_policy(password)
-        return self.add(address, self.passwords.hash(password), ip=ip)
+        return self.add(address, self.passwords.hash(password), ip=ip, welcome=welcome)
 
-    def add(self, email: str, password_hash: str, *, ip: str | None = None) -> User:
+    def add(
+        self,
+        email: str,
+        password_hash: str,
+        *,
+        ip: str | None = None,
+        welcome: Callable[[User], Mailing] | None = None,
+    ) -> User:
         """Store a user whose password is already hashed (sign-up, imports, the CLI).
 
         Raises:
@@ -83,7 +97,10 @@ class Accounts:
             password_hash=password_hash,
             created_at=self.clock(),
         )
-        self.store.add_user(user)
+        if welcome is None:
+            self.store.add_user(user)
+        else:
+            self.store.add_user(user, mailing=welcome(user))
         self.audit.record(AuditEvent("sign_up", at=user.created_at, user_id=user.id, ip=ip))
         return user
 

@@ -15,11 +15,24 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, bindparam, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Row,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
+from authgate.core.links import LinkToken, Purpose
 from authgate.core.store import (
     AuditEvent,
+    Mailing,
     RefreshRecord,
     Session,
     SessionId,
@@ -30,8 +43,10 @@ from authgate.core.store import (
 from authgate.core.users import email_key
 from authgate.errors import EmailTaken
 from authgate.storage.engine import create_lean_engine, dialect_of, insert_or_skip, lock_table
+from authgate.storage.outbox import link_token, spend_link, void_links, write_mailing
 from authgate.storage.tables import (
     audit_events,
+    link_tokens,
     refresh_tokens,
     server_secrets,
     sessions,
@@ -39,11 +54,16 @@ from authgate.storage.tables import (
     users,
 )
 
+NO_MAIL = Mailing()
+# Links that an address change voids: pending changes, and links sent to the old address.
+ABOUT_THE_ADDRESS = (Purpose.CHANGE_EMAIL, Purpose.VERIFY_EMAIL, Purpose.RESET_PASSWORD)
+UNUSABLE_PASSWORD = "!"  # noqa: S105 - no password matches it: every check of it fails
+
 # The statements of the hot paths (guarded reads, rotation), built once with bound
 # parameters: building and cache-keying a statement costs SQLAlchemy more than SQLite
 # takes to run it (a user by id measured ~80 µs built per call, ~40 µs prebuilt). An
 # INSERT's or UPDATE's parameters may not take a column's name, hence "presented", "at"…
-USER_BY_ID = select(users).where(users.c.id == bindparam("user_id"))
+USER_BY_ID = select(users).where(users.c.id == bindparam("user_id"), users.c.deleted_at.is_(None))
 SESSION_BY_ID = select(sessions).where(sessions.c.id == bindparam("session_id"))
 LIVE_SESSIONS = select(sessions).where(
     sessions.c.user_id == bindparam("user_id"),
@@ -58,6 +78,7 @@ REFRESH_RECORD = (
         users.c.valid_after.label("user_valid_after"),
         users.c.email.label("user_email"),
         users.c.disabled_at.label("user_disabled_at"),
+        users.c.email_verified_at.label("user_email_verified_at"),
         sessions,
     )
     .join(sessions, sessions.c.id == refresh_tokens.c.session_id)
@@ -145,7 +166,7 @@ class SqlStore:
 
     # -- users --------------------------------------------------------------
 
-    def add_user(self, user: User) -> None:
+    def add_user(self, user: User, *, mailing: Mailing = NO_MAIL) -> None:
         try:
             with self._write() as conn:
                 conn.execute(
@@ -157,8 +178,10 @@ class SqlStore:
                         created_at=user.created_at,
                         disabled_at=user.disabled_at,
                         valid_after=user.valid_after,
+                        email_verified_at=user.email_verified_at,
                     )
                 )
+                write_mailing(conn, mailing)
         except IntegrityError:
             raise EmailTaken from None
 
@@ -176,6 +199,7 @@ class SqlStore:
                 "created_at": user.created_at,
                 "disabled_at": user.disabled_at,
                 "valid_after": user.valid_after,
+                "email_verified_at": user.email_verified_at,
             }
             for user in new_users
         ]
@@ -198,7 +222,13 @@ class SqlStore:
         return _user(row) if row else None
 
     def list_users(self, *, limit: int, offset: int = 0) -> Sequence[User]:
-        query = select(users).order_by(users.c.created_at, users.c.id).limit(limit).offset(offset)
+        query = (
+            select(users)
+            .where(users.c.deleted_at.is_(None))
+            .order_by(users.c.created_at, users.c.id)
+            .limit(limit)
+            .offset(offset)
+        )
         with self._read() as conn:
             return [_user(row) for row in conn.execute(query)]
 
@@ -207,6 +237,7 @@ class SqlStore:
             conn.execute(
                 update(users).where(users.c.id == user_id).values(password_hash=password_hash)
             )
+            void_links(conn, user_id, Purpose.RESET_PASSWORD)  # a new password voids resets
 
     def replace_password_hash(self, user_id: UserId, old: str, new: str) -> bool:
         with self._write() as conn:
@@ -268,6 +299,7 @@ class SqlStore:
                     expires_at=session.expires_at,
                     ip=session.ip,
                     user_agent=session.user_agent,
+                    authenticated_at=session.authenticated_at or session.created_at,
                 )
             )
             conn.execute(
@@ -289,6 +321,7 @@ class SqlStore:
             user_valid_after=row.user_valid_after,
             user_email=row.user_email,
             user_disabled_at=row.user_disabled_at,
+            user_email_verified=row.user_email_verified_at is not None,
             sealed_successor=row.successor,
         )
 
@@ -364,6 +397,175 @@ class SqlStore:
         query = select(sessions.c.id, sessions.c.revoked_at).where(sessions.c.revoked_at >= since)
         with self._read() as conn:
             return [(SessionId(row.id), row.revoked_at) for row in conn.execute(query)]
+
+    # -- accounts by e-mail (DESIGN §8): each change one transaction with its mail --
+
+    def add_mailing(self, mailing: Mailing) -> None:
+        with self._write() as conn:
+            write_mailing(conn, mailing)
+
+    def find_link(self, token_hash: str) -> LinkToken | None:
+        with self._read() as conn:
+            row = conn.execute(
+                select(link_tokens).where(link_tokens.c.token_hash == token_hash)
+            ).first()
+        return link_token(row) if row else None
+
+    def verify_email(self, token_hash: str, *, now: datetime) -> UserId | None:
+        with self._write() as conn:
+            link = spend_link(conn, token_hash, Purpose.VERIFY_EMAIL, now=now)
+            if link is None:
+                return None
+            # Only the address the link was sent to: not one changed to since.
+            conn.execute(
+                update(users)
+                .where(users.c.id == link.user_id, users.c.email_key == email_key(link.email))
+                .values(email_verified_at=func.coalesce(users.c.email_verified_at, now))
+            )
+            return link.user_id
+
+    def set_email_verified(self, user_id: UserId, *, at: datetime | None) -> None:
+        with self._write() as conn:
+            conn.execute(update(users).where(users.c.id == user_id).values(email_verified_at=at))
+
+    def reset_password(
+        self, token_hash: str, password_hash: str, *, now: datetime, mailing: Mailing
+    ) -> Sequence[SessionId] | None:
+        with self._write() as conn:
+            link = spend_link(conn, token_hash, Purpose.RESET_PASSWORD, now=now)
+            if link is None:
+                return None
+            void_links(conn, link.user_id, Purpose.RESET_PASSWORD)
+            # The link proved the address too, if it is still the account's.
+            conn.execute(
+                update(users)
+                .where(users.c.id == link.user_id)
+                .values(
+                    password_hash=password_hash,
+                    valid_after=now,
+                    email_verified_at=case_verified(link.email, now),
+                )
+            )
+            ended = _end_sessions(conn, link.user_id, now=now, reason="password_reset")
+            write_mailing(conn, mailing)
+            return ended
+
+    def change_password(
+        self,
+        user_id: UserId,
+        password_hash: str,
+        *,
+        now: datetime,
+        keep: SessionId | None,
+        end_others: bool,
+        mailing: Mailing,
+    ) -> Sequence[SessionId]:
+        with self._write() as conn:
+            conn.execute(
+                update(users).where(users.c.id == user_id).values(password_hash=password_hash)
+            )
+            void_links(conn, user_id, Purpose.RESET_PASSWORD)
+            ended: Sequence[SessionId] = []
+            if end_others:
+                ended = _end_sessions(conn, user_id, now=now, reason="password_changed", keep=keep)
+            write_mailing(conn, mailing)
+            return ended
+
+    def change_email(
+        self, token_hash: str, *, now: datetime, mailing: Mailing
+    ) -> tuple[UserId, str] | None:
+        try:
+            with self._write() as conn:
+                link = spend_link(conn, token_hash, Purpose.CHANGE_EMAIL, now=now)
+                if link is None:
+                    return None
+                old = conn.execute(
+                    select(users.c.email).where(users.c.id == link.user_id)
+                ).scalar_one()
+                conn.execute(
+                    update(users)
+                    .where(users.c.id == link.user_id)
+                    .values(
+                        email=link.email, email_key=email_key(link.email), email_verified_at=now
+                    )
+                )
+                void_links(conn, link.user_id, *ABOUT_THE_ADDRESS)
+                write_mailing(conn, mailing)
+                return link.user_id, old
+        except IntegrityError:
+            raise EmailTaken from None
+
+    def revert_email(
+        self, token_hash: str, *, now: datetime, mailing: Mailing
+    ) -> tuple[UserId, Sequence[SessionId]] | None:
+        try:
+            with self._write() as conn:
+                link = spend_link(conn, token_hash, Purpose.REVERT_EMAIL, now=now)
+                if link is None:
+                    return None
+                void_links(conn, link.user_id, *ABOUT_THE_ADDRESS, Purpose.REVERT_EMAIL)
+                conn.execute(
+                    update(users)
+                    .where(users.c.id == link.user_id)
+                    .values(
+                        email=link.email,
+                        email_key=email_key(link.email),
+                        email_verified_at=now,
+                        password_hash=UNUSABLE_PASSWORD,
+                        valid_after=now,
+                    )
+                )
+                ended = _end_sessions(conn, link.user_id, now=now, reason="email_change_reverted")
+                write_mailing(conn, mailing)
+                return link.user_id, ended
+        except IntegrityError:
+            raise EmailTaken from None
+
+    def delete_user(
+        self, user_id: UserId, *, now: datetime, mailing: Mailing
+    ) -> Sequence[SessionId]:
+        with self._write() as conn:
+            ended = _end_sessions(conn, user_id, now=now, reason="account_deleted")
+            conn.execute(
+                update(sessions)
+                .where(sessions.c.user_id == user_id)
+                .values(ip=None, user_agent=None)
+            )
+            conn.execute(
+                delete(refresh_tokens).where(
+                    refresh_tokens.c.session_id.in_(
+                        select(sessions.c.id).where(sessions.c.user_id == user_id)
+                    )
+                )
+            )
+            conn.execute(delete(link_tokens).where(link_tokens.c.user_id == user_id))
+            conn.execute(
+                update(users)
+                .where(users.c.id == user_id)
+                .values(
+                    email="",
+                    email_key="deleted:" + user_id,  # no address has no "@"
+                    password_hash=UNUSABLE_PASSWORD,
+                    disabled_at=now,
+                    valid_after=now,
+                    email_verified_at=None,
+                    deleted_at=now,
+                )
+            )
+            write_mailing(conn, mailing)
+            return ended
+
+    def purge_deleted_users(self, *, deleted_before: datetime) -> int:
+        gone = users.c.deleted_at < deleted_before
+        with self._read() as conn:  # most polls find none: no write lock for them
+            if conn.execute(select(users.c.id).where(gone).limit(1)).first() is None:
+                return 0
+        with self._write() as conn:
+            doomed = select(users.c.id).where(gone)
+            sessions_of = select(sessions.c.id).where(sessions.c.user_id.in_(doomed))
+            conn.execute(delete(refresh_tokens).where(refresh_tokens.c.session_id.in_(sessions_of)))
+            conn.execute(delete(sessions).where(sessions.c.user_id.in_(doomed)))
+            return conn.execute(delete(users).where(gone)).rowcount
 
     # -- keys ---------------------------------------------------------------
 
@@ -483,6 +685,34 @@ class SqlStore:
             ]
 
 
+def _end_sessions(
+    conn: Connection,
+    user_id: UserId,
+    *,
+    now: datetime,
+    reason: str,
+    keep: SessionId | None = None,
+) -> Sequence[SessionId]:
+    """Revoke the user's live sessions (but `keep`) in the caller's transaction."""
+    query = (
+        update(sessions)
+        .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
+        .values(revoked_at=now, revoked_reason=reason)
+        .returning(sessions.c.id)
+    )
+    if keep is not None:
+        query = query.where(sessions.c.id != keep)
+    return [SessionId(sid) for sid in conn.execute(query).scalars()]
+
+
+def case_verified(address: str, now: datetime) -> Any:
+    """email_verified_at after a link to `address` was used: now, if it is still the account's."""
+    return case(
+        (users.c.email_key == email_key(address), func.coalesce(users.c.email_verified_at, now)),
+        else_=users.c.email_verified_at,
+    )
+
+
 def _key_values(key: StoredKey) -> dict[str, Any]:
     return {
         "kid": key.kid,
@@ -503,6 +733,7 @@ def _user(row: Row[Any]) -> User:
         created_at=row.created_at,
         disabled_at=row.disabled_at,
         valid_after=row.valid_after,
+        email_verified_at=row.email_verified_at,
     )
 
 
@@ -517,4 +748,5 @@ def _session(row: Row[Any]) -> Session:
         user_agent=row.user_agent,
         revoked_at=row.revoked_at,
         revoked_reason=row.revoked_reason,
+        authenticated_at=row.authenticated_at,
     )

@@ -96,6 +96,10 @@ users = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("disabled_at", UtcDateTime),
     Column("valid_after", UtcDateTime, index=True),
+    Column("email_verified_at", UtcDateTime),
+    # An account deleted by its owner is a tombstone (no e-mail, no password) for one
+    # access-token lifetime, so that every process learns its sessions ended; then it goes.
+    Column("deleted_at", UtcDateTime),
 )
 
 sessions = Table(
@@ -110,6 +114,8 @@ sessions = Table(
     Column("user_agent", String(512)),
     Column("revoked_at", UtcDateTime),
     Column("revoked_reason", String(64)),
+    # When the person last proved who they are in this session (the `auth_time` claim).
+    Column("authenticated_at", UtcDateTime),
     Index("ix_sessions_user_id", "user_id"),
     Index("ix_sessions_revoked_at", "revoked_at"),
 )
@@ -164,4 +170,41 @@ audit_events = Table(
     Column("ip", String(64)),
     Column("detail", Text),
     Index("ix_audit_events_user_id", "user_id"),
+)
+
+# One-time links sent by mail (core/links.py): only the SHA-256 of the token is kept.
+link_tokens = Table(
+    "link_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("purpose", String(32), nullable=False),
+    Column("email", String(320), nullable=False),  # the address the link is about
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("used_at", UtcDateTime),
+    Index("ix_link_tokens_user_id", "user_id"),
+)
+
+# Mail waiting to leave, written in the transaction of the change it announces
+# (storage/outbox.py). The body is sealed with the key-encryption key when one is set and
+# erased once delivered: it may hold a live link.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("recipient", String(320), nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("body", SecretBinary),
+    Column("sealed", Boolean, nullable=False),
+    Column("state", String(16), nullable=False),  # pending, sending, sent, dead
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UtcDateTime, nullable=False),
+    Column("claim", String(36)),  # the sender holding it while state is "sending"
+    Column("claimed_until", UtcDateTime),
+    Column("sent_at", UtcDateTime),
+    Column("last_error", String(512)),
+    Index("ix_outbox_due", "state", "next_attempt_at"),
 )

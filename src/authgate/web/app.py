@@ -30,6 +30,7 @@ from authgate.web.pacing import Pacer
 from authgate.web.page import page
 from authgate.web.pools import WorkPool, give_back_free_memory
 from authgate.web.routes import router
+from authgate.web.sender import Sender, SmtpServer
 from authgate.web.throttle import Throttle, rates
 from authgate.web.transport import Wire
 from authgate.wiring import Parts
@@ -62,6 +63,20 @@ def create_app(
             asyncio.create_task(_catch_up(parts, sync)),
             asyncio.create_task(_listen(parts, sync)),
         ]
+        if settings.smtp_url is not None:
+            sender = Sender(
+                parts.outbox,
+                server=SmtpServer.from_url(settings.smtp_url.reveal()),
+                mail_from=settings.mail_from,
+                key_encryption_key=kek.reveal() if (kek := settings.key_encryption_key) else None,
+                clock=clock,
+                metrics=parts.metrics,
+                database=app.state.database,
+                max_attempts=settings.mail_max_attempts,
+                retry_delay=settings.mail_retry_delay,
+            )
+            parts.mail_queued = sender.wake
+            tasks.append(asyncio.create_task(sender.run()))
         try:
             # Before serving: a failed sign-in waits out the costliest check (web/pacing.py).
             # On this thread, blocking since nothing is served yet: a hashing thread would

@@ -50,10 +50,53 @@ class SignOutRequest(Body):
         return self.refresh_token if self.refresh_token is not None else self.token
 
 
+class EmailIn(Body):
+    email: Annotated[Text, Field(examples=["ada@example.com"])]
+
+
+class VerifyRequest(Body):
+    """Without a Bearer token (someone who cannot sign in yet): the address to verify."""
+
+    email: Text | None = None
+
+
+class LinkIn(Body):
+    """The token of a link from a mail (the `token` query parameter of its page)."""
+
+    token: Text
+
+
+class ResetIn(Body):
+    token: Text
+    password: Annotated[Text, Field(examples=["a new, long passphrase"])]
+
+
+class PasswordChangeIn(Body):
+    current_password: Text
+    new_password: Text
+    sign_out_others: bool = Field(
+        default=True, description="End every other session of the account (ASVS V7.4.3)."
+    )
+
+
+class EmailChangeIn(Body):
+    new_email: Annotated[Text, Field(examples=["ada@example.org"])]
+
+
+class AcceptedOut(BaseModel):
+    """202: the request is taken; what it leads to is told by mail, not here."""
+
+    detail: str
+
+
 class UserOut(BaseModel):
     id: str
     email: str
     created_at: datetime
+
+
+class MeOut(UserOut):
+    email_verified: bool
 
 
 class TokenOut(BaseModel):

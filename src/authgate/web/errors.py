@@ -9,14 +9,17 @@ from starlette.exceptions import HTTPException
 
 from authgate.errors import (
     AuthgateError,
+    EmailNotVerified,
     EmailTaken,
     InvalidCredentials,
     InvalidEmail,
     InvalidGrant,
+    InvalidLink,
     InvalidToken,
     NoCredentials,
     Overloaded,
     PasswordRejected,
+    StaleAuthentication,
     Throttled,
     UnknownSession,
     UnknownUser,
@@ -27,6 +30,9 @@ STATUS: dict[type[AuthgateError], int] = {
     InvalidToken: 401,
     InvalidGrant: 401,
     InvalidCredentials: 401,
+    StaleAuthentication: 401,
+    EmailNotVerified: 403,
+    InvalidLink: 400,
     EmailTaken: 409,
     InvalidEmail: 422,
     PasswordRejected: 422,
@@ -78,6 +84,11 @@ def _headers(exc: AuthgateError) -> dict[str, str] | None:
         return {"WWW-Authenticate": "Bearer"}
     if isinstance(exc, InvalidToken):
         return {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+    if isinstance(exc, StaleAuthentication):  # RFC 9470 §3
+        return {
+            "WWW-Authenticate": 'Bearer error="insufficient_user_authentication", '
+            f'error_description="A more recent authentication is required", max_age={exc.max_age}'
+        }
     if isinstance(exc, Throttled | Overloaded):
         return {"Retry-After": str(exc.retry_after)}
     if isinstance(exc, InvalidGrant | InvalidCredentials):

@@ -48,6 +48,25 @@ def _answer(name: str, media_type: str) -> Response:
     return Response(_asset(name), media_type=media_type, headers=HEADERS)
 
 
+LANDING_HEADERS = {**HEADERS, "Cache-Control": "no-store"}  # the URL carries a link's token
+
+
+def landing_page() -> Response:
+    """The page every mailed link opens: a button (or a form) whose POST spends the token.
+
+    The same page for every link and every token, valid or not: opening it reads nothing
+    and changes nothing, so a mail scanner that follows links consumes no token.
+    """
+    return Response(
+        _asset("link.html"), media_type="text/html; charset=utf-8", headers=LANDING_HEADERS
+    )
+
+
+@page.get("/link.js")
+def link_script() -> Response:
+    return _answer("link.js", "text/javascript; charset=utf-8")
+
+
 @page.get("/")
 def account_page() -> Response:
     """Sign up, sign in, see the account and its sessions, sign out."""

@@ -27,7 +27,7 @@ from limits.errors import StorageError
 from authgate.errors import Overloaded, Throttled
 from authgate.settings import Settings
 
-Rule = Literal["sign_up", "sign_in_ip", "sign_in_account", "token"]
+Rule = Literal["sign_up", "sign_in_ip", "sign_in_account", "token", "mail_address", "mail_ip"]
 Refundable = Literal["sign_in_account"]  # counted in fixed windows, see refund()
 REFUNDABLE = frozenset(get_args(Refundable))
 # A fixed window's counter is a Redis string, a moving window's a list: under keys of their
@@ -144,4 +144,6 @@ def rates(settings: Settings) -> dict[Rule, str]:
         "sign_in_ip": settings.throttle_sign_in_ip,
         "sign_in_account": settings.throttle_sign_in_account,
         "token": settings.throttle_token,
+        "mail_address": settings.throttle_mail_address,
+        "mail_ip": settings.throttle_mail_ip,
     }

@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.routing import BaseRoute
 
-from authgate.web.routes import accounts, discovery, sessions, tokens, tutorial
+from authgate.web.routes import accounts, discovery, email, passwords, sessions, tokens, tutorial
 
 ORDER = (
     "/sign-up",
@@ -26,13 +26,23 @@ ORDER = (
     "/.well-known/openid-configuration",
     "/health",
     "/ready",
+    # DESIGN.md §8
+    "/email/verify/request",
+    "/email/verify",
+    "/password/forgot",
+    "/password/reset",
+    "/password/change",
+    "/email/change",
+    "/email/change/confirm",
+    "/email/change/revert",
 )
 
 
 def _ordered() -> APIRouter:
     every = APIRouter()
-    routes = [r for m in (accounts, tokens, tutorial, sessions, discovery) for r in m.router.routes]
-    every.routes.extend(sorted(routes, key=_position))
+    modules = (accounts, tokens, tutorial, sessions, discovery, email, passwords)
+    routes = [r for m in modules for r in m.router.routes]
+    every.routes.extend(sorted(routes, key=_position))  # stable: GET before POST as written
     return every
 
 

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from authgate.core.store import UserId
 from authgate.errors import Overloaded
-from authgate.web.bodies import CookieTokenOut, Credentials, TokenOut, UserOut
+from authgate.web.bodies import CookieTokenOut, Credentials, MeOut, TokenOut, UserOut
 from authgate.web.pacing import Pacer
 from authgate.web.routes.deps import (
     BODY_FAILURES,
@@ -21,6 +21,8 @@ from authgate.web.routes.deps import (
     GUARD_FAILURES,
     HASHING_FAILURES,
     Call,
+    Claims,
+    Database,
     Hashing,
     Svc,
     Throttles,
@@ -111,11 +113,29 @@ async def sign_in(
     return wire.signed_in(result, transport)
 
 
-@direct(router.get, "/me", response_model=UserOut, responses=GUARD_FAILURES)
+@direct(router.get, "/me", response_model=MeOut, responses=GUARD_FAILURES)
 async def me(call: Call) -> Response:
     """The signed-in user."""
     user = await call.database.run(call.service.user, UserId(call.claims.subject))
-    return json(UserOut(id=user.id, email=user.email, created_at=user.created_at))
+    return json(
+        MeOut(
+            id=user.id,
+            email=user.email,
+            created_at=user.created_at,
+            email_verified=user.email_verified,
+        )
+    )
+
+
+@router.delete("/me", status_code=204, responses={**GUARD_FAILURES, **CSRF_FAILURES})
+async def delete_me(
+    request: Request, claims: Claims, svc: Svc, db: Database, wire: Transports
+) -> Response:
+    """Delete the account and end every session, after a recent sign-in."""
+    svc.check_recent_sign_in(claims)
+    await db.run(svc.delete_account, UserId(claims.subject))
+    found = wire.presented(request)
+    return wire.signed_out(found[1] if found else None)  # a browser's cookies go too
 
 
 async def read_credentials(request: Request) -> Credentials:

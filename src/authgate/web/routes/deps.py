@@ -66,6 +66,25 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+async def throttle_mail(throttle: Throttle, ip: str, address_key: str) -> None:
+    """Count a request that sends mail, per IP and per address (known or not).
+
+    Raises:
+        Throttled: 429 with Retry-After, the same for addresses with and without accounts.
+    """
+    await throttle.hit("mail_ip", ip)
+    await throttle.hit("mail_address", address_key)
+
+
+LinkQuery = Annotated[
+    str | None,
+    Query(
+        description="The link's token. The page's script sends it with the button's POST; "
+        "opening the page consumes nothing (mail scanners open links)."
+    ),
+]
+
+
 Svc = Annotated[Service, _app_state("service")]
 Transports = Annotated[Wire, _app_state("wire")]
 Throttles = Annotated[Throttle, _app_state("throttle")]
