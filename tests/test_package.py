@@ -116,6 +116,7 @@ def test_public_names_are_exactly_these() -> None:
         "RemoteKeys",
         "RevokedToken",
         "SigningKey",
+        "StaleAuthentication",
         "StaticKeys",
         "UntrustedToken",
         "Verifier",

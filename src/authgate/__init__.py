@@ -14,6 +14,7 @@ from authgate.errors import (
     InvalidToken,
     MalformedToken,
     RevokedToken,
+    StaleAuthentication,
     UntrustedToken,
 )
 from authgate.verifier import RemoteKeys, StaticKeys, Verifier
@@ -32,6 +33,7 @@ __all__ = [
     "RemoteKeys",
     "RevokedToken",
     "SigningKey",
+    "StaleAuthentication",
     "StaticKeys",
     "UntrustedToken",
     "Verifier",

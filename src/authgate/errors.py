@@ -11,10 +11,19 @@
     │   ├── RefreshTokenReused    a rotated token came back; its session is now revoked
     │   └── SessionEnded          refresh token unknown, expired, revoked or signed out
     ├── NoCredentials             "unauthorized"          a guarded route got no Bearer token
-    ├── StaleAuthentication       "insufficient_user_authentication"  sign in again first
+    ├── StaleAuthentication       "insufficient_user_authentication"  sign in again first:
+    │                             more recently (.max_age) or by other methods (.missing_amr)
     ├── InvalidCredentials        "invalid_credentials"   sign-in failed
     ├── EmailNotVerified          "email_not_verified"    sign-in refused until the address is
     ├── InvalidLink               "invalid_link"          a mailed link unknown, used, expired
+    ├── MfaRequired               "mfa_required"          right password; now the second factor
+    ├── InvalidMfaToken           "invalid_mfa_token"     unknown, used, expired or another's
+    ├── InvalidCode               "invalid_code"          a code that does not confirm enrolment
+    ├── FactorExists              "already_enrolled"
+    ├── EnrolmentRequired         "mfa_enrolment_required"  AUTHGATE_MFA=required, none set up
+    ├── UnknownFactor             "not_found"             no such second factor
+    ├── InvalidPasskey            "invalid_passkey"       a new passkey that does not verify
+    ├── UnknownPasskey            "not_found"             no passkey of this account by that id
     ├── EmailTaken                "email_taken"
     ├── InvalidEmail              "invalid_email"
     ├── PasswordRejected          "password_rejected"     carries .reason
@@ -100,14 +109,28 @@ class NoCredentials(AuthgateError):
 
 
 class StaleAuthentication(AuthgateError):
-    """A sensitive route needs a sign-in newer than `max_age` seconds (RFC 9470)."""
+    """A route needs a stronger sign-in than the token's (RFC 9470 §3).
+
+    `max_age` (seconds) is set when the sign-in is too old or its time unknown;
+    `missing_amr` names the methods (RFC 8176 `amr` values) it should have used.
+    """
 
     code = "insufficient_user_authentication"
     message = "this needs a recent sign-in; sign in again"
 
-    def __init__(self, max_age: int) -> None:
-        super().__init__(f"this needs a sign-in within the last {max_age} seconds; sign in again")
+    def __init__(self, max_age: int | None = None, *, missing_amr: tuple[str, ...] = ()) -> None:
+        if max_age is not None:
+            super().__init__(
+                f"this needs a sign-in within the last {max_age} seconds; sign in again"
+            )
+        elif missing_amr:
+            super().__init__(
+                f"this needs a sign-in with {' and '.join(missing_amr)}; sign in again with it"
+            )
+        else:
+            super().__init__()
         self.max_age = max_age
+        self.missing_amr = missing_amr
 
 
 class EmailNotVerified(AuthgateError):
@@ -125,6 +148,65 @@ class InvalidLink(AuthgateError):
 
     code = "invalid_link"
     message = "this link is invalid, already used or expired"
+
+
+class MfaRequired(AuthgateError):
+    """The password was right and the account has a second factor: finish at /sign-in/mfa.
+
+    Carries the single-use `mfa_token` of this password step and the `methods` accepted.
+    """
+
+    code = "mfa_required"
+    message = "this account has a second factor: POST /sign-in/mfa with the mfa_token"
+
+    def __init__(self, mfa_token: str, methods: tuple[str, ...]) -> None:
+        super().__init__()
+        self.mfa_token = mfa_token
+        self.methods = methods
+
+
+class InvalidMfaToken(AuthgateError):
+    code = "invalid_mfa_token"
+    message = "the mfa_token is unknown, used or expired; sign in again"
+
+
+class InvalidCode(AuthgateError):
+    code = "invalid_code"
+    message = "the code is not the one the authenticator shows now"
+
+
+class EnrolmentRequired(AuthgateError):
+    """AUTHGATE_MFA=required: a session without a second factor may only set one up."""
+
+    code = "mfa_enrolment_required"
+    message = (
+        "this account must set up a second factor first (POST /mfa/totp), then sign in "
+        "again with it"
+    )
+
+
+class FactorExists(AuthgateError):
+    code = "already_enrolled"
+    message = "an authenticator app is set up already; remove it first"
+
+
+class UnknownFactor(AuthgateError):
+    code = "not_found"
+    message = "the account has no such second factor"
+
+
+class InvalidPasskey(AuthgateError):
+    """What `navigator.credentials.create()` answered does not register: malformed, for no
+    challenge of ours (unknown, used, expired, another account's), from another origin or
+    RP id, without user verification, or a passkey registered already."""
+
+    code = "invalid_passkey"
+    message = "the passkey could not be verified; try adding it again"
+
+
+class UnknownPasskey(AuthgateError):
+    code = "not_found"
+    message = "the account has no passkey by that id"
 
 
 class InvalidCredentials(AuthgateError):

@@ -9,6 +9,7 @@ case here and a route or a command, and touches nothing else.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,18 +17,23 @@ from typing import BinaryIO, Literal
 
 from authgate.core.announcements import Announcement
 from authgate.core.clock import Clock, utc_now
+from authgate.core.factors import Enrolment
 from authgate.core.keychain import Rotation
 from authgate.core.letters import Envelope, Letter, unpack
 from authgate.core.letters import State as MailState
 from authgate.core.mongo_import import BATCH_SIZE, Problem, Tally, import_users
+from authgate.core.passkeys import StoredPasskey
 from authgate.core.passwords import RECOMMENDED, Preset
 from authgate.core.store import AuditEvent, Session, SessionId, User, UserId
 from authgate.core.tokens import LEEWAY, AccessClaims, issue_access_token
 from authgate.core.users import normalize_email
 from authgate.errors import (
     EmailNotVerified,
+    InvalidCredentials,
     InvalidGrant,
+    MfaRequired,
     RefreshTokenReused,
+    SessionEnded,
     StaleAuthentication,
     UnknownMail,
 )
@@ -116,7 +122,106 @@ class Service:
         user = self.parts.accounts.sign_in(email, password, ip=ip)
         if self.settings.require_verified_email and not user.email_verified:
             raise EmailNotVerified
-        session, refresh_token = self.parts.sessions.start(user, ip=ip, user_agent=user_agent)
+        methods = self.parts.factors.methods(user.id)
+        if methods:
+            raise MfaRequired(self.parts.factors.challenge(user), methods)
+        return self._start(user, ip=ip, user_agent=user_agent, amr=("pwd",))
+
+    def sign_in_mfa(
+        self,
+        mfa_token: str,
+        *,
+        code: str | None = None,
+        recovery_code: str | None = None,
+        ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> SignedIn:
+        """Finish a sign-in that answered `mfa_required`, with a TOTP or a recovery code.
+
+        Raises: InvalidMfaToken; InvalidCredentials (a wrong code).
+        """
+        user, amr = self.parts.factors.complete(mfa_token, code=code, recovery_code=recovery_code)
+        return self._start(user, ip=ip, user_agent=user_agent, amr=amr)
+
+    def reauthenticate(
+        self,
+        claims: AccessClaims,
+        *,
+        password: str | None = None,
+        code: str | None = None,
+        passkey: Mapping[str, object] | None = None,
+    ) -> SignedIn:
+        """Prove again who you are (the password, a code, or a passkey's answer): a new
+        access token of the same session, with a fresh `auth_time` (RFC 9470).
+
+        The answer has no refresh token: the session's own goes on as it was.
+
+        Raises:
+            InvalidCredentials: the password or code is wrong.
+            SessionEnded: the session ended meanwhile.
+        """
+        parts = self.parts
+        user = parts.accounts.get(UserId(claims.subject))
+        amr: tuple[str, ...] = ()
+        if password is not None:
+            with contextlib.suppress(InvalidCredentials):
+                parts.passwords.verify(user.password_hash, password)
+                amr = ("pwd",)
+        elif code is not None and parts.factors.check_code(user, code):
+            amr = ("otp",)
+        elif passkey is not None:
+            amr = parts.passkeys.check(user, passkey) or ()
+        if not amr:
+            parts.audit.record(
+                AuditEvent("reauthentication_failed", at=parts.clock(), user_id=user.id)
+            )
+            raise InvalidCredentials
+        session_id, now = SessionId(claims.session_id), parts.clock()
+        if not parts.store.reauthenticate_session(session_id, at=now, amr=amr):
+            raise SessionEnded("the session has ended", session_id=session_id)
+        session = parts.store.get_session(session_id)
+        if session is None:
+            raise SessionEnded("the session has ended", session_id=session_id)
+        parts.audit.record(
+            AuditEvent("reauthenticated", at=now, user_id=user.id, session_id=session_id)
+        )
+        return self._signed_in(user.id, user.email, session, "", email_verified=user.email_verified)
+
+    def mfa_subject(self, mfa_token: str) -> str:
+        """Whose sign-in an mfa_token continues (the throttle's key), or the token itself."""
+        return self.parts.factors.subject(mfa_token)
+
+    def enrol_totp(self, user_id: UserId) -> Enrolment:
+        """Raises: FactorExists."""
+        return self.parts.factors.enrol_totp(self.user(user_id))
+
+    def confirm_totp(self, user_id: UserId, code: str) -> list[str]:
+        """Activate the authenticator app; the ten recovery codes. Raises: InvalidCode."""
+        return self.parts.factors.confirm_totp(user_id, code)
+
+    def remove_totp(self, user_id: UserId) -> None:
+        """Raises: UnknownFactor."""
+        self.parts.factors.remove_totp(user_id)
+
+    def new_recovery_codes(self, user_id: UserId) -> list[str]:
+        """Raises: UnknownFactor."""
+        return self.parts.factors.new_recovery_codes(user_id)
+
+    def second_factors(self, user_id: UserId) -> tuple[tuple[str, ...], int]:
+        """The second factors the account has, and its unused recovery codes (`users mfa`)."""
+        factors = self.parts.factors
+        return factors.methods(user_id), factors.recovery_codes_left(user_id)
+
+    def reset_second_factors(self, user_id: UserId) -> bool:
+        """Remove every second factor (`users mfa-reset`); audited and mailed. False if none."""
+        return self.parts.factors.reset(user_id)
+
+    def _start(
+        self, user: User, *, ip: str | None, user_agent: str | None, amr: tuple[str, ...]
+    ) -> SignedIn:
+        session, refresh_token = self.parts.sessions.start(
+            user, ip=ip, user_agent=user_agent, amr=amr
+        )
         return self._signed_in(
             user.id, user.email, session, refresh_token, email_verified=user.email_verified
         )
@@ -300,6 +405,71 @@ class Service:
             )
         return retried
 
+    # -- passkeys (DESIGN §9) --------------------------------------------------
+
+    def passkey_registration_options(self, user_id: UserId) -> dict[str, object]:
+        """Options for `navigator.credentials.create()`, with a challenge of this account's."""
+        return self.parts.passkeys.registration_options(self.user(user_id))
+
+    def register_passkey(
+        self, user_id: UserId, credential: Mapping[str, object], *, name: str
+    ) -> StoredPasskey:
+        """Raises: InvalidPasskey."""
+        return self.parts.passkeys.register(self.user(user_id), credential, name=name)
+
+    def passkeys(self, user_id: UserId) -> Sequence[StoredPasskey]:
+        return self.parts.passkeys.of(user_id)
+
+    def rename_passkey(self, user_id: UserId, passkey_id: str, name: str) -> StoredPasskey:
+        """Raises: UnknownPasskey."""
+        return self.parts.passkeys.rename(user_id, passkey_id, name)
+
+    def remove_passkey(self, user_id: UserId, passkey_id: str) -> None:
+        """Raises: UnknownPasskey."""
+        self.parts.passkeys.remove(user_id, passkey_id)
+
+    def passkey_sign_in_options(self) -> dict[str, object]:
+        """Options for `navigator.credentials.get()` naming no account (discoverable)."""
+        return self.parts.passkeys.authentication_options()
+
+    def sign_in_passkey(
+        self,
+        credential: Mapping[str, object],
+        *,
+        ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> SignedIn:
+        """A passwordless sign-in with a passkey that verified the person.
+
+        Raises: InvalidCredentials; EmailNotVerified (AUTHGATE_REQUIRE_VERIFIED_EMAIL).
+        """
+        parts = self.parts
+        try:
+            user, amr = parts.passkeys.sign_in(credential)
+        except InvalidCredentials as exc:
+            # Why goes to the audit log only: every refusal answers the same.
+            reason = {"method": "passkey", "reason": exc.detail}
+            parts.audit.record(AuditEvent("sign_in_failed", at=parts.clock(), ip=ip, detail=reason))
+            raise InvalidCredentials("the passkey could not be verified") from None
+        if self.settings.require_verified_email and not user.email_verified:
+            raise EmailNotVerified
+        return self._start(user, ip=ip, user_agent=user_agent, amr=amr)
+
+    def sign_in_mfa_passkey(
+        self,
+        mfa_token: str,
+        credential: Mapping[str, object],
+        *,
+        ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> SignedIn:
+        """Finish a sign-in that answered `mfa_required` with a passkey of that account.
+
+        Raises: InvalidMfaToken; InvalidCredentials (not a passkey of the account's).
+        """
+        user, amr = self.parts.factors.complete(mfa_token, passkey=credential)
+        return self._start(user, ip=ip, user_agent=user_agent, amr=amr)
+
     # -- sessions -----------------------------------------------------------
 
     def refresh(self, refresh_token: str, *, ip: str | None = None) -> SignedIn:
@@ -433,6 +603,7 @@ class Service:
             email=email,
             email_verified=email_verified,
             auth_time=session.auth_time,
+            amr=session.amr,
             session_id=session.id,
             keys=self.parts.keys,
             issuer=self.settings.issuer,

@@ -6,6 +6,7 @@ import importlib.util
 import ipaddress
 import logging
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -99,8 +100,14 @@ class Settings:
     revert_link_ttl: timedelta = timedelta(seconds=604_800)
     throttle_mail_address: str = "5/hour"
     throttle_mail_ip: str = "30/hour"
+    # `required`: an account without a second factor may only set one up (DESIGN §9).
+    mfa: Literal["optional", "required"] = "optional"
     mail_max_attempts: int = 8
     mail_retry_delay: timedelta = timedelta(seconds=30)  # doubled after each failure
+    # Passkeys (DESIGN §9): the relying-party id credentials are scoped to, and the origins
+    # browsers may run the ceremonies on; both follow the public URL when unset.
+    webauthn_rp_id: str | None = None
+    webauthn_origins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
@@ -132,6 +139,7 @@ class Settings:
         ):
             _check_rate(getattr(self, name), f"{PREFIX}{name.upper()}")
         _check_mail(self)
+        _check_webauthn(self)
         if self.hashing_workers < 1 or self.hashing_queue < 1:
             raise ConfigurationError(
                 "AUTHGATE_HASHING_WORKERS and AUTHGATE_HASHING_QUEUE must be at least 1"
@@ -163,6 +171,16 @@ class Settings:
     def public_base(self) -> str:
         """Where browsers reach authgate: AUTHGATE_PUBLIC_URL, else the issuer."""
         return (self.public_url or self.issuer).rstrip("/")
+
+    @property
+    def passkey_rp_id(self) -> str:
+        """The WebAuthn relying-party id: AUTHGATE_WEBAUTHN_RP_ID, else the public URL's host."""
+        return self.webauthn_rp_id or _host(self.public_base) or "localhost"
+
+    @property
+    def passkey_origins(self) -> tuple[str, ...]:
+        """Where ceremonies may run: AUTHGATE_WEBAUTHN_ORIGINS, else the public URL's origin."""
+        return self.webauthn_origins or ((_origin(self.public_base) or "http://localhost"),)
 
     @classmethod
     def from_env(
@@ -203,9 +221,12 @@ class Settings:
         ):
             take(name, str)
         take("public_url", lambda v: v.rstrip("/") or None)
+        take("webauthn_rp_id", lambda v: v or None)
+        take("webauthn_origins", _origins)
         take("smtp_url", lambda v: Secret(v) if v else None)
         take("mail_templates", lambda v: Path(v) if v else None)
         take("require_verified_email", _boolean)
+        take("mfa", _mfa_policy)
         take("redis_url", lambda v: v or None)
         take("algorithm", _algorithm)
         take("cookie_secure", _boolean)
@@ -280,6 +301,8 @@ def _check_mail(settings: Settings) -> None:
         )
     if settings.mail_templates is not None and not settings.mail_templates.is_dir():
         raise ConfigurationError("AUTHGATE_MAIL_TEMPLATES must name a directory")
+    if settings.mfa not in ("optional", "required"):
+        raise ConfigurationError("AUTHGATE_MFA must be optional or required")
     if settings.mail_max_attempts < 1:
         raise ConfigurationError("AUTHGATE_MAIL_MAX_ATTEMPTS must be at least 1")
     if settings.mail_retry_delay < timedelta(seconds=1):
@@ -293,6 +316,73 @@ def _check_mail(settings: Settings) -> None:
     ):
         if getattr(settings, name) <= timedelta(0):
             raise ConfigurationError(f"{PREFIX}{name.upper()} must be a positive number of seconds")
+
+
+def _check_webauthn(settings: Settings) -> None:
+    """An RP id that is a domain (browsers refuse IP addresses), and origins on it."""
+    rp_id = settings.webauthn_rp_id
+    if rp_id is not None and (not DOMAIN.fullmatch(rp_id) or _is_ip(rp_id)):
+        raise ConfigurationError(
+            "AUTHGATE_WEBAUTHN_RP_ID must be a domain name such as example.com "
+            "(lowercase, no scheme or port; not an IP address)"
+        )
+    for origin in settings.webauthn_origins:
+        host = _host(origin)
+        if _origin(origin) != origin or host is None:
+            raise ConfigurationError(
+                f"AUTHGATE_WEBAUTHN_ORIGINS: {origin!r} is not an origin like "
+                "https://example.com (scheme, host and port only)"
+            )
+        if origin.startswith("http://") and host not in LOCAL_HOSTS:
+            raise ConfigurationError(
+                f"AUTHGATE_WEBAUTHN_ORIGINS: {origin!r} must be https unless it is localhost"
+            )
+    rp_id = settings.passkey_rp_id
+    for origin in settings.passkey_origins:
+        host = _host(origin) or ""
+        if host != rp_id and not host.endswith("." + rp_id):
+            # WebAuthn L3 §5.1.3: the RP id is the origin's host or a suffix of it.
+            raise ConfigurationError(
+                f"the WebAuthn origin {origin} is not on the relying-party id {rp_id}: "
+                "set AUTHGATE_WEBAUTHN_RP_ID and AUTHGATE_WEBAUTHN_ORIGINS to match"
+            )
+
+
+DOMAIN = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
+
+
+def _host(url: str) -> str | None:
+    try:
+        return urlsplit(url).hostname
+    except ValueError:
+        return None
+
+
+def _origin(url: str) -> str | None:
+    """scheme://host[:port] of a URL, as browsers write an origin (no default port)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    default = {"http": 80, "https": 443}[parts.scheme]
+    return f"{parts.scheme}://{host}" + (f":{port}" if port not in (None, default) else "")
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _origins(value: str) -> tuple[str, ...]:
+    """Comma-separated origins; an empty value means the public URL's."""
+    return tuple(part.strip().rstrip("/") for part in value.split(",") if part.strip())
 
 
 def _read_env_file(path: Path) -> Mapping[str, str]:
@@ -342,6 +432,15 @@ def _boolean(value: str) -> bool:
     if lowered not in {"true", "false", "1", "0"}:
         raise ValueError(f"must be true or false, not {value!r}")
     return lowered in {"true", "1"}
+
+
+def _mfa_policy(value: str) -> Literal["optional", "required"]:
+    lowered = value.lower()
+    if lowered == "optional":
+        return "optional"
+    if lowered == "required":
+        return "required"
+    raise ValueError(f"must be optional or required, not {value!r}")
 
 
 def _same_site(value: str) -> SameSite:

@@ -7,20 +7,24 @@ in service.py; only the wiring (web/app.py, the CLI's opening, tests) reaches in
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Literal
+from urllib.parse import urlsplit
 
 from sqlalchemy.exc import OperationalError
 
 from authgate.core.account_mail import AccountMail, LinkLifetimes
 from authgate.core.announcements import Announcement
 from authgate.core.clock import Clock, utc_now
+from authgate.core.factors import SecondFactors
 from authgate.core.guard import Guard
 from authgate.core.keychain import Keychain, server_key
 from authgate.core.keys import KeyRing, seal
 from authgate.core.letters import Templates
+from authgate.core.passkeys import Passkeys
 from authgate.core.passwords import RECOMMENDED, Passwords, Preset
 from authgate.core.revocations import Revocations
 from authgate.core.sessions import SessionPolicy, Sessions
@@ -31,8 +35,10 @@ from authgate.errors import ConfigurationError
 from authgate.metrics import Metrics
 from authgate.settings import Settings
 from authgate.storage.engine import create_database_engine, startup_lock
+from authgate.storage.factors import SqlFactors
 from authgate.storage.notify import open_fanout
 from authgate.storage.outbox import SqlOutbox
+from authgate.storage.passkeys import SqlPasskeys
 from authgate.storage.schema import schema_state, upgrade
 from authgate.storage.sql import SqlStore
 
@@ -144,6 +150,27 @@ class Parts:
             audit=self.audit,
             sessions_ended=self._sessions_ended,
             queued=lambda: self.mail_queued(),
+        )
+        self.passkeys = Passkeys(
+            SqlPasskeys(self.store),
+            self.store,
+            rp_id=settings.passkey_rp_id,
+            rp_name=urlsplit(settings.public_base).hostname or "authgate",
+            origins=settings.passkey_origins,
+            clock=clock,
+            audit=self.audit,
+            notify=self.account_mail.notify,
+        )
+        self.factors = SecondFactors(
+            SqlFactors(self.store),
+            self.store,
+            issuer_name=urlsplit(settings.public_base).hostname or "authgate",
+            recovery_key=functools.cache(lambda: self.server_key("recovery-codes")),
+            key_encryption_key=kek,
+            clock=clock,
+            audit=self.audit,
+            notify=self.account_mail.notify,
+            passkeys=self.passkeys,
         )
         self.metrics.watch(self.metrics.revocations, lambda: len(self.revocations))
         self._synced_at = clock() - self.revocations.window

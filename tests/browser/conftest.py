@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import pytest
 
 from helpers import THROTTLES
-from servers import Server
+from servers import Server, static_page
 from services import REQUIRE_ENV
 
 from . import ACCESS_TOKEN_TTL
@@ -98,25 +96,8 @@ def other_origin(server: Server) -> Iterator[str]:
     case: SameSite alone does not stop it, the CSRF checks must.
     """
     page = ATTACKER_PAGE.replace("TARGET", server.url).encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(page)))
-            self.end_headers()
-            self.wfile.write(page)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
+    with static_page(page, host="127.0.0.1") as url:
+        yield url
 
 
 # What a hostile page would try: plain forms (no header can be added to them) and a script

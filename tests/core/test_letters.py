@@ -14,6 +14,7 @@ from authgate.errors import ConfigurationError
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 CONTEXT = {
     "product": "authgate",
+    "what": "an authenticator app was set up",
     "public_url": "https://accounts.example.com",
     "link": "https://accounts.example.com/email/verify?token=abc",
     "expires": "1 day",

@@ -206,7 +206,7 @@ def test_the_schema_module_knows_the_head_and_every_revision_alembic_ships() -> 
 
 
 @pytest.mark.parametrize(
-    ("revision", "state"), [("9999", "ahead"), ("0004", "current"), ("0003", "behind")]
+    ("revision", "state"), [("9999", "ahead"), ("0005", "current"), ("0004", "behind")]
 )
 def test_schema_state_reads_the_recorded_revision(
     service: Service, revision: str, state: str

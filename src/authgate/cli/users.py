@@ -121,6 +121,39 @@ def users_reset_link(email: str) -> None:
         )
 
 
+@users_app.command("mfa")
+def users_mfa(email: str) -> None:
+    """Show the second factors an account has."""
+    service = open_service()
+    user = service.find_user(email)
+    methods, codes_left = service.second_factors(user.id)
+    if not methods:
+        out.print(f"{user.email} has no second factor", markup=False)
+        return
+    if "totp" in methods:
+        out.print(f"{user.email}: authenticator app (TOTP)", markup=False)
+        out.print(f"recovery codes left: {codes_left} of 10", markup=False)
+    if "passkey" in methods:
+        names = ", ".join(passkey.name for passkey in service.passkeys(user.id))
+        out.print(f"{user.email}: passkeys ({names})", markup=False)
+
+
+@users_app.command("mfa-reset")
+def users_mfa_reset(email: str) -> None:
+    """Remove every second factor of an account, for a support desk (audited, mailed).
+
+    Check who is asking first: this lets a password alone sign in to the account again.
+    """
+    service = open_service()
+    user = service.find_user(email)
+    if not service.reset_second_factors(user.id):
+        out.print(f"{user.email} has no second factor to remove", markup=False)
+        return
+    out.print(
+        f"removed every second factor of {user.email}; a notice was mailed to it", markup=False
+    )
+
+
 @users_app.command("import")
 def users_import(
     file: Annotated[

@@ -314,6 +314,13 @@ class AccountMail:
         self._sessions_ended(ended, user_id)
         self._record("account_deleted", user_id)
 
+    def notify(self, user: User, what: str) -> None:
+        """Mail the account a security notice: `what` happened (a factor added, removed…)."""
+        now = self.clock()
+        letter = self._letter("security_notice", user.email, what=what, when=_when(now))
+        self.store.add_mailing(Mailing((), [letter]))
+        self._queued()
+
     # -- the parts ----------------------------------------------------------
 
     def reset_link(self, user: User) -> str:

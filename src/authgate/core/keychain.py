@@ -164,6 +164,7 @@ class Keychain:
 # The purposes of server_key(), and the label each derives its key from AUTHGATE_SECRET by.
 SERVER_KEYS = {
     "csrf": b"authgate csrf",  # HMAC(key, session id): the cookie transport's CSRF token
+    "recovery-codes": b"authgate recovery codes",  # HMAC(key, code): stored recovery codes
 }
 
 

@@ -32,6 +32,7 @@ KINDS = (
     "email_changed",
     "password_changed",
     "account_deleted",
+    "security_notice",
 )
 MAX_SUBJECT = 255
 

@@ -113,7 +113,12 @@ class Sessions:
         self.audit = audit or NoAudit()
 
     def start(
-        self, user: User, *, ip: str | None = None, user_agent: str | None = None
+        self,
+        user: User,
+        *,
+        ip: str | None = None,
+        user_agent: str | None = None,
+        amr: tuple[str, ...] = ("pwd",),
     ) -> tuple[Session, str]:
         """Open a session for `user` as it was read; return it and its first refresh token.
 
@@ -131,6 +136,7 @@ class Sessions:
             expires_at=now + self.policy.lifetime,
             ip=ip,
             user_agent=(user_agent or None) and user_agent[:MAX_USER_AGENT],
+            amr=amr,
         )
         token = new_refresh_token()
         if not self.store.start_session(

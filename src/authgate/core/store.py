@@ -49,6 +49,7 @@ class Session:
     revoked_reason: str | None = None
     # When the person last proved who they are in this session (the `auth_time` claim).
     authenticated_at: datetime | None = None
+    amr: tuple[str, ...] = ()  # how they proved it (RFC 8176): the `amr` claim
 
     @property
     def auth_time(self) -> datetime:
@@ -166,6 +167,11 @@ class SessionStore(Protocol):
         """Revoke every live session of the user; return their ids."""
 
     def sessions_revoked_since(self, since: datetime) -> Sequence[tuple[SessionId, datetime]]: ...
+
+    def reauthenticate_session(
+        self, session_id: SessionId, *, at: datetime, amr: tuple[str, ...]
+    ) -> bool:
+        """Record a fresh proof of identity in a live session; False if it has ended."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,6 +54,7 @@ class AccessClaims:
     roles: frozenset[str] = frozenset()  # the `roles` claim, RFC 9068 §2.2.3.1 (RFC 7643)
     email_verified: bool = False  # OpenID Connect Core §5.1
     auth_time: datetime | None = None  # when the user last proved who they are (RFC 9068 §2.2.1)
+    amr: tuple[str, ...] = ()  # how they proved it (RFC 8176: pwd, otp, hwk, swk, mfa)
 
     def as_dict(self) -> dict[str, object]:
         """The JWT claims set (RFC 7519 names, integer times); `scope` and `roles` if any."""
@@ -70,6 +71,8 @@ class AccessClaims:
         }
         if self.auth_time is not None:
             claims["auth_time"] = int(self.auth_time.timestamp())
+        if self.amr:
+            claims["amr"] = list(self.amr)
         if self.scopes:
             claims["scope"] = " ".join(sorted(self.scopes))
         if self.roles:
@@ -91,6 +94,7 @@ def issue_access_token(
     roles: Iterable[str] = (),
     email_verified: bool = False,
     auth_time: datetime | None = None,
+    amr: Iterable[str] = (),
 ) -> tuple[str, AccessClaims]:
     """Sign a new access token with the ring's signing key; return it and its claims.
 
@@ -118,6 +122,7 @@ def issue_access_token(
         roles=roles,
         email_verified=email_verified,
         auth_time=None if auth_time is None else auth_time.replace(microsecond=0),
+        amr=tuple(amr),
     )
     key = keys.signing
     header = {"alg": key.alg, "kid": key.kid, "typ": TOKEN_TYPE}
@@ -238,6 +243,7 @@ def _parse_claims(payload: bytes) -> tuple[AccessClaims, datetime | None]:
         roles=_roles(raw),
         email_verified=_flag(raw, "email_verified"),
         auth_time=None if raw.get("auth_time") is None else _instant(raw, "auth_time"),
+        amr=_methods(raw),
     )
     return claims, not_before
 
@@ -254,6 +260,15 @@ def _flag(raw: Mapping[str, object], name: str) -> bool:
     if not isinstance(value, bool):
         raise MalformedToken(f"claim '{name}' must be true or false")
     return value
+
+
+def _methods(raw: Mapping[str, object]) -> tuple[str, ...]:
+    value = raw.get("amr")
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(m, str) and m for m in value):
+        raise MalformedToken("claim 'amr' must be a list of non-empty strings")
+    return tuple(value)
 
 
 def _scopes(raw: Mapping[str, object]) -> frozenset[str]:

@@ -300,6 +300,7 @@ class SqlStore:
                     ip=session.ip,
                     user_agent=session.user_agent,
                     authenticated_at=session.authenticated_at or session.created_at,
+                    amr=" ".join(session.amr) or None,
                 )
             )
             conn.execute(
@@ -392,6 +393,17 @@ class SqlStore:
                 .returning(sessions.c.id)
             ).scalars()
             return [SessionId(sid) for sid in ended]
+
+    def reauthenticate_session(
+        self, session_id: SessionId, *, at: datetime, amr: tuple[str, ...]
+    ) -> bool:
+        with self._write() as conn:
+            result = conn.execute(
+                update(sessions)
+                .where(sessions.c.id == session_id, sessions.c.revoked_at.is_(None))
+                .values(authenticated_at=at, amr=" ".join(amr))
+            )
+        return bool(result.rowcount == 1)
 
     def sessions_revoked_since(self, since: datetime) -> Sequence[tuple[SessionId, datetime]]:
         query = select(sessions.c.id, sessions.c.revoked_at).where(sessions.c.revoked_at >= since)
@@ -749,4 +761,5 @@ def _session(row: Row[Any]) -> Session:
         revoked_at=row.revoked_at,
         revoked_reason=row.revoked_reason,
         authenticated_at=row.authenticated_at,
+        amr=tuple(row.amr.split()) if row.amr else (),
     )

@@ -9,6 +9,7 @@ import logging
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -116,6 +117,7 @@ sessions = Table(
     Column("revoked_reason", String(64)),
     # When the person last proved who they are in this session (the `auth_time` claim).
     Column("authenticated_at", UtcDateTime),
+    Column("amr", String(64)),  # how (RFC 8176 values, space-separated): the `amr` claim
     Index("ix_sessions_user_id", "user_id"),
     Index("ix_sessions_revoked_at", "revoked_at"),
 )
@@ -207,4 +209,73 @@ outbox = Table(
     Column("sent_at", UtcDateTime),
     Column("last_error", String(512)),
     Index("ix_outbox_due", "state", "next_attempt_at"),
+)
+
+# Second factors (core/factors.py). A TOTP secret is sealed with the KEK when one is set;
+# `last_step` is the newest time step whose code was accepted, so a code works once.
+totp_factors = Table(
+    "totp_factors",
+    metadata,
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("secret", SecretBinary, nullable=False),
+    Column("sealed", Boolean, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("confirmed_at", UtcDateTime),
+    Column("last_step", Integer),
+)
+
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),  # HMAC-SHA256 under a server key
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("used_at", UtcDateTime),
+    Index("ix_recovery_codes_user_id", "user_id"),
+)
+
+# The password step of a sign-in that needs a second factor: an opaque, single-use token.
+mfa_challenges = Table(
+    "mfa_challenges",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("password_version", String(64), nullable=False),  # SHA-256 of the hash checked
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("used_at", UtcDateTime),
+    Column("failures", Integer, nullable=False),
+)
+
+
+# Passkeys (core/passkeys.py): WebAuthn credentials. The public key is public; the counter
+# and backup flags are checked at every use. Challenges are kept as their SHA-256, used once.
+passkeys = Table(
+    "passkeys",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("credential_id", String(1400), nullable=False, unique=True),  # base64url, ≤1023 bytes
+    Column("public_key", LargeBinary, nullable=False),  # COSE_Key
+    Column("sign_count", BigInteger, nullable=False),  # an unsigned 32-bit counter
+    Column("transports", String(255), nullable=False),  # space-separated hints
+    Column("backup_eligible", Boolean, nullable=False),
+    Column("backup_state", Boolean, nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("aaguid", String(36), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_used_at", UtcDateTime),
+    Index("ix_passkeys_user_id", "user_id"),
+)
+
+webauthn_challenges = Table(
+    "webauthn_challenges",
+    metadata,
+    Column("challenge_hash", String(64), primary_key=True),
+    Column("purpose", String(16), nullable=False),  # register, authenticate
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE")),  # to register
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("used_at", UtcDateTime),
+    Index("ix_webauthn_challenges_expires_at", "expires_at"),
 )

@@ -7,26 +7,42 @@ when imported themselves.
 
     verifier = Verifier("https://auth.example.com")   # keys found by discovery
     claims = verifier.verify(token)                   # or: await verifier.averify(token)
+    claims = verifier.verify(token, max_age=300, require_amr=["otp"])   # step-up, RFC 9470
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
-from datetime import timedelta
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from types import TracebackType
 
 from authgate.core.clock import Clock, utc_now
 from authgate.core.guard import DEFAULT_CAPACITY, Guard
 from authgate.core.keys import KeyRing
 from authgate.core.revocations import Revocations
-from authgate.core.tokens import LEEWAY, MAX_LIFETIME, AccessClaims, unverified_kid
-from authgate.errors import ConfigurationError, UntrustedToken
+from authgate.core.tokens import (
+    LEEWAY,
+    MAX_LIFETIME,
+    SCOPE_TOKEN,
+    AccessClaims,
+    unverified_kid,
+)
+from authgate.errors import ConfigurationError, StaleAuthentication, UntrustedToken
 from authgate.verifier.feed import RevocationFeed
 from authgate.verifier.keys import REFETCH_INTERVAL, KeySource, RemoteKeys, StaticKeys
 
-__all__ = ["KeySource", "RemoteKeys", "StaticKeys", "Verifier"]
+__all__ = [
+    "KeySource",
+    "RemoteKeys",
+    "StaticKeys",
+    "StepUp",
+    "Verifier",
+    "require_methods",
+    "require_recent",
+]
 
 DEFAULT_AUDIENCE = "authgate"  # the server's AUTHGATE_AUDIENCE default
 LONGEST_LEEWAY = timedelta(minutes=1)
@@ -82,6 +98,7 @@ class Verifier:
         self.issuer = issuer
         self.audience = audience
         self.leeway = leeway
+        self.clock = clock
         self.keys: KeySource = keys if keys is not None else RemoteKeys(issuer=issuer)
         self.revocations = Revocations(window=max_token_lifetime + leeway)
         self._guard = Guard(
@@ -145,11 +162,20 @@ class Verifier:
             max_token_lifetime=MAX_TOKEN_LIFETIME if lifetime is None else lifetime,
         )
 
-    def verify(self, token: str) -> AccessClaims:
+    def verify(
+        self,
+        token: str,
+        *,
+        max_age: int | timedelta | None = None,
+        require_amr: Iterable[str] = (),
+    ) -> AccessClaims:
         """Return the claims of a valid authgate access token.
 
         A token naming a key this verifier does not hold makes it fetch the keys again
         (rate-limited), so tokens signed by a freshly rotated key verify at once.
+
+        `max_age` (seconds or a timedelta) and `require_amr` ask for a step-up (RFC 9470):
+        a sign-in (`auth_time`) at most that old, by every one of those methods (`amr`).
 
         Raises:
             MalformedToken: not a well-formed access token.
@@ -159,30 +185,46 @@ class Verifier:
                 than `max_token_lifetime`.
             ForeignToken: another type, issuer or audience.
             RevokedToken: its session or user was signed out (with `redis_url` only).
+            StaleAuthentication: a valid token whose sign-in is older than `max_age`, of
+                unknown age, or without a method of `require_amr`.
+            ValueError: a `max_age` or `require_amr` that is not one (see StepUp.of).
         """
         self._follow(self.keys.keys())
         try:
-            return self._guard.read(token)
+            claims = self._guard.read(token)
         except UntrustedToken:
             kid = self._unknown_kid(token)
             if kid is None or not self._follow(self.keys.keys(missing=kid), kid):
                 raise
-        return self._guard.read(token)
+            claims = self._guard.read(token)
+        if max_age is not None or require_amr:
+            self._step_up(claims, max_age, require_amr)
+        return claims
 
-    async def averify(self, token: str) -> AccessClaims:
+    async def averify(
+        self,
+        token: str,
+        *,
+        max_age: int | timedelta | None = None,
+        require_amr: Iterable[str] = (),
+    ) -> AccessClaims:
         """`verify` for asyncio code: fetching keys runs in a worker thread, off the loop.
 
         Raises:
             InvalidToken: as `verify`.
+            StaleAuthentication: as `verify`.
         """
         self._follow(await self._keys_off_loop(None))
         try:
-            return self._guard.read(token)
+            claims = self._guard.read(token)
         except UntrustedToken:
             kid = self._unknown_kid(token)
             if kid is None or not self._follow(await self._keys_off_loop(kid), kid):
                 raise
-        return self._guard.read(token)
+            claims = self._guard.read(token)
+        if max_age is not None or require_amr:
+            self._step_up(claims, max_age, require_amr)
+        return claims
 
     def close(self) -> None:
         """Stop the revocation feed and close the key source's connections."""
@@ -204,6 +246,13 @@ class Verifier:
     def __repr__(self) -> str:
         return f"Verifier(issuer={self.issuer!r}, audience={self.audience!r}, keys={self.keys!r})"
 
+    def _step_up(
+        self, claims: AccessClaims, max_age: int | timedelta | None, amr: Iterable[str]
+    ) -> None:
+        step_up = StepUp.of(max_age=max_age, require_amr=amr)
+        if step_up is not None:
+            step_up.check(claims, now=self.clock())
+
     async def _keys_off_loop(self, missing: str | None) -> KeyRing:
         if self.keys.fetch_due(missing=missing):
             return await asyncio.to_thread(self.keys.keys, missing=missing)
@@ -219,6 +268,87 @@ class Verifier:
         """The kid of a token signed by a key not in the ring: fetching again might help."""
         kid = unverified_kid(token)
         return kid if kid is not None and self._guard.keys.get(kid) is None else None
+
+
+def require_recent(claims: AccessClaims, *, max_age: timedelta, now: datetime) -> None:
+    """Refuse a token whose user signed in (`auth_time`) longer than `max_age` ago.
+
+    A token without `auth_time` is refused too: nothing says when its user signed in.
+
+    Raises:
+        StaleAuthentication: carrying `max_age` in whole seconds, for RFC 9470's challenge.
+    """
+    if claims.auth_time is None or now - claims.auth_time > max_age:
+        raise StaleAuthentication(int(max_age.total_seconds()))
+
+
+def require_methods(claims: AccessClaims, amr: Iterable[str]) -> None:
+    """Refuse a token whose sign-in did not use every one of `amr` (RFC 8176 values).
+
+    Each value must appear in the token's `amr` claim as it is: "mfa" is met by an "mfa"
+    in the token, not by the token listing two methods.
+
+    Raises:
+        StaleAuthentication: carrying the methods missing, as `missing_amr`.
+        ValueError: `amr` is one string rather than a list of them.
+    """
+    if isinstance(amr, str):
+        raise ValueError('pass the methods as a list of strings, such as ["otp"]')
+    missing = frozenset(amr).difference(claims.amr)
+    if missing:
+        raise StaleAuthentication(missing_amr=tuple(sorted(missing)))
+
+
+@dataclass(frozen=True, slots=True)
+class StepUp:
+    """What a route asks of the sign-in behind a token (RFC 9470): how recent, which methods.
+
+    Adapters build one where a route is declared (`StepUp.of`) and check it per request.
+    """
+
+    max_age: timedelta | None = None
+    amr: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(
+        cls, *, max_age: int | timedelta | None = None, require_amr: Iterable[str] = ()
+    ) -> StepUp | None:
+        """The step-up these route options ask for, checked once; None when they ask none.
+
+        Raises:
+            ValueError: `max_age` is not a number of seconds or a timedelta of 0 or more,
+                or `require_amr` is not a list of RFC 8176 method names (one string is
+                not a list: pass `["otp"]`, not `"otp"`).
+        """
+        if isinstance(require_amr, str):
+            raise ValueError('pass require_amr as a list of strings, such as ["otp"]')
+        amr = frozenset(require_amr)
+        for method in amr:
+            # The names go into a quoted WWW-Authenticate parameter: no quotes, no spaces.
+            if not isinstance(method, str) or not SCOPE_TOKEN.fullmatch(method):
+                raise ValueError(f"{method!r} is not an authentication method name (RFC 8176)")
+        if max_age is None:
+            return cls(None, amr) if amr else None
+        if isinstance(max_age, bool) or not isinstance(max_age, int | timedelta):
+            raise ValueError("max_age is a number of seconds or a timedelta")
+        age = max_age if isinstance(max_age, timedelta) else timedelta(seconds=max_age)
+        if age < timedelta(0):
+            raise ValueError("max_age must be 0 seconds or more")
+        return cls(age, amr)
+
+    def check(self, claims: AccessClaims, *, now: datetime) -> None:
+        """Admit a token that meets this step-up, or refuse it.
+
+        The methods are checked first: signing in again with them also makes the sign-in
+        recent, so a client that follows the first refusal does not meet a second one.
+
+        Raises:
+            StaleAuthentication: with `missing_amr` or `max_age`, saying what to do.
+        """
+        if self.amr:
+            require_methods(claims, self.amr)
+        if self.max_age is not None:
+            require_recent(claims, max_age=self.max_age, now=now)
 
 
 class _Settings:

@@ -3,16 +3,20 @@
 Each adapter shapes a Refusal into its framework's response; the statuses, error codes and
 WWW-Authenticate values are decided here once, as the authgate server answers them:
 401 + `Bearer` without a token, 401 + `Bearer error="invalid_token"` for a refused one,
-403 + `Bearer error="insufficient_scope", scope="…"` for a valid token without a scope.
+403 + `Bearer error="insufficient_scope", scope="…"` for a valid token without a scope,
+401 + `Bearer error="insufficient_user_authentication", …` for a sign-in too old or too weak
+for the route (RFC 9470 §3).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from authgate.core.tokens import SCOPE_TOKEN, AccessClaims
-from authgate.errors import InvalidToken, NoCredentials
+from authgate.errors import InvalidToken, NoCredentials, StaleAuthentication
+from authgate.verifier import StepUp
 
 
 def asgi_authorization(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
@@ -63,10 +67,12 @@ class Refusal:
     challenge: str  # the WWW-Authenticate header value
 
     @classmethod
-    def of(cls, exc: NoCredentials | InvalidToken) -> Refusal:
-        """401: no token (a bare challenge, RFC 6750 §3.1), or a refused one."""
+    def of(cls, exc: NoCredentials | InvalidToken | StaleAuthentication) -> Refusal:
+        """401: no token (a bare challenge, RFC 6750 §3.1), a refused one, or a step-up."""
         if isinstance(exc, NoCredentials):
             return cls(401, exc.code, exc.detail, "Bearer")
+        if isinstance(exc, StaleAuthentication):
+            return cls(401, exc.code, exc.detail, step_up_challenge(exc))
         return cls(401, exc.code, exc.detail, 'Bearer error="invalid_token"')
 
     @classmethod
@@ -87,3 +93,22 @@ class Refusal:
 def refusal_for_scopes(claims: AccessClaims, required: frozenset[str]) -> Refusal | None:
     """The 403 to answer when the token lacks a required scope; None when it has them all."""
     return None if required <= claims.scopes else Refusal.insufficient_scope(required)
+
+
+def refusal_for_step_up(claims: AccessClaims, step_up: StepUp, *, now: datetime) -> Refusal | None:
+    """The 401 to answer when the token's sign-in is too old or too weak; None when it will do."""
+    try:
+        step_up.check(claims, now=now)
+    except StaleAuthentication as exc:
+        return Refusal.of(exc)
+    return None
+
+
+def step_up_challenge(exc: StaleAuthentication) -> str:
+    """RFC 9470 §3's challenge: `max_age` when the sign-in's age was the reason, and for
+    missing methods (which have no parameter of their own) an error_description naming them.
+    """
+    challenge = 'Bearer error="insufficient_user_authentication", error_description='
+    if exc.max_age is None:
+        return f'{challenge}"Authentication with {" and ".join(exc.missing_amr)} is required"'
+    return f'{challenge}"A more recent authentication is required", max_age={exc.max_age}'

@@ -9,8 +9,13 @@
     def things():
         claims = g.authgate_claims  # the AccessClaims of the request's token
 
+    @app.post("/payouts")
+    @require_token(max_age=300, require_amr=["otp"])   # a step-up, RFC 9470
+    def payout(): ...
+
 Refusals are `{"error", "detail"}` JSON: 401 with `WWW-Authenticate: Bearer` (no token)
-or `Bearer error="invalid_token"`, 403 with `Bearer error="insufficient_scope"`.
+or `Bearer error="invalid_token"`, 403 with `Bearer error="insufficient_scope"`, 401 with
+`Bearer error="insufficient_user_authentication"` for a sign-in too old or too weak.
 """
 
 from __future__ import annotations
@@ -18,14 +23,21 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Iterable
+from datetime import timedelta
 from typing import Any, TypeVar, cast
 
 from flask import Flask, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from authgate.errors import InvalidToken, NoCredentials
-from authgate.verifier import Verifier
-from authgate.verifier.bearer import Refusal, bearer_token, refusal_for_scopes, scope_set
+from authgate.verifier import StepUp, Verifier
+from authgate.verifier.bearer import (
+    Refusal,
+    bearer_token,
+    refusal_for_scopes,
+    refusal_for_step_up,
+    scope_set,
+)
 
 View = TypeVar("View", bound=Callable[..., Any])
 EXTENSION = "authgate"
@@ -49,27 +61,37 @@ class AuthGate:
         app.extensions[EXTENSION] = verifier
 
 
-def require_token(*, scopes: Iterable[str] = ()) -> Callable[[View], View]:
+def require_token(
+    *,
+    scopes: Iterable[str] = (),
+    max_age: int | timedelta | None = None,
+    require_amr: Iterable[str] = (),
+) -> Callable[[View], View]:
     """Guard a view: it runs only for a valid token with every one of `scopes`.
 
-    The claims are on `flask.g.authgate_claims` while the view runs. Works for `async def`
-    views too.
+    `max_age` (seconds or a timedelta) and `require_amr` ask for a step-up: a sign-in
+    (`auth_time`) at most that old, by every one of those methods (RFC 9470). The claims
+    are on `flask.g.authgate_claims` while the view runs. Works for `async def` views too.
 
     Raises:
-        ValueError: a scope that is not an RFC 6749 scope-token.
+        ValueError: a scope that is not an RFC 6749 scope-token, or a bad step-up option.
     """
     required = scope_set(scopes)
+    step_up = StepUp.of(max_age=max_age, require_amr=require_amr)
 
     def decorate(view: View) -> View:
         if inspect.iscoroutinefunction(view):
 
             @functools.wraps(view)
             async def guarded_async(*args: Any, **kwargs: Any) -> Any:
+                verifier = _verifier()
                 try:
-                    claims = await _verifier().averify(_presented_token())
+                    claims = await verifier.averify(_presented_token())
                 except (NoCredentials, InvalidToken) as exc:
                     return _answer(Refusal.of(exc))
                 refusal = refusal_for_scopes(claims, required)
+                if refusal is None and step_up is not None:
+                    refusal = refusal_for_step_up(claims, step_up, now=verifier.clock())
                 if refusal is not None:
                     return _answer(refusal)
                 g.authgate_claims = claims
@@ -79,11 +101,14 @@ def require_token(*, scopes: Iterable[str] = ()) -> Callable[[View], View]:
 
         @functools.wraps(view)
         def guarded(*args: Any, **kwargs: Any) -> Any:
+            verifier = _verifier()
             try:
-                claims = _verifier().verify(_presented_token())
+                claims = verifier.verify(_presented_token())
             except (NoCredentials, InvalidToken) as exc:
                 return _answer(Refusal.of(exc))
             refusal = refusal_for_scopes(claims, required)
+            if refusal is None and step_up is not None:
+                refusal = refusal_for_step_up(claims, step_up, now=verifier.clock())
             if refusal is not None:
                 return _answer(refusal)
             g.authgate_claims = claims

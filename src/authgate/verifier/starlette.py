@@ -10,12 +10,23 @@
     async def things(request):
         claims = request.user.claims   # request.auth.scopes: "authenticated" + the token's
 
+    @requires_step_up(max_age=300, require_amr=["otp"])
+    async def payout(request): ...
+
 A refused token gets 401 + `Bearer error="invalid_token"` from the middleware (its
 `on_error`); CHALLENGES turns `@requires`' plain 403 into RFC 6750's answers: 401 +
 `Bearer` without a token, 403 + `Bearer error="insufficient_scope"` with one.
+`@requires_step_up` answers 401 + `Bearer error="insufficient_user_authentication"`
+(RFC 9470) itself.
 """
 
 from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from typing import Any, TypeVar, cast
 
 from starlette.authentication import (
     AuthCredentials,
@@ -29,17 +40,29 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 
+from authgate.core.clock import Clock, utc_now
 from authgate.core.tokens import AccessClaims
 from authgate.errors import InvalidToken, NoCredentials
-from authgate.verifier import Verifier
-from authgate.verifier.bearer import Refusal, asgi_authorization, bearer_token
+from authgate.verifier import StepUp, Verifier
+from authgate.verifier.bearer import (
+    Refusal,
+    asgi_authorization,
+    bearer_token,
+    refusal_for_step_up,
+)
+
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 
 
 class TokenUser(BaseUser):
-    """`request.user` for a request with a valid token: who it names, and all its claims."""
+    """`request.user` for a request with a valid token: who it names, and all its claims.
 
-    def __init__(self, claims: AccessClaims) -> None:
+    `clock` is its verifier's, for `requires_step_up` to judge the sign-in's age.
+    """
+
+    def __init__(self, claims: AccessClaims, clock: Clock = utc_now) -> None:
         self.claims = claims
+        self.clock = clock
 
     @property
     def is_authenticated(self) -> bool:
@@ -76,7 +99,8 @@ class AuthgateBackend(AuthenticationBackend):
             claims = await self.verifier.averify(token)
         except InvalidToken as exc:
             raise RefusedToken(Refusal.of(exc)) from None
-        return AuthCredentials(["authenticated", *sorted(claims.scopes)]), TokenUser(claims)
+        credentials = AuthCredentials(["authenticated", *sorted(claims.scopes)])
+        return credentials, TokenUser(claims, self.verifier.clock)
 
 
 def refuse_token(conn: HTTPConnection, exc: AuthenticationError) -> Response:
@@ -114,6 +138,56 @@ async def challenge(request: Request, exc: Exception) -> Response:
 
 
 CHALLENGES = {401: challenge, 403: challenge}
+
+
+def requires_step_up(
+    *, max_age: int | timedelta | None = None, require_amr: Iterable[str] = ()
+) -> Callable[[Endpoint], Endpoint]:
+    """Guard an HTTP endpoint (sync or async, taking `request`) with a step-up (RFC 9470).
+
+    It runs only for a valid token whose sign-in (`auth_time`) is at most `max_age` old
+    (seconds or a timedelta) and used every method of `require_amr`; otherwise the answer
+    is 401 + `Bearer error="insufficient_user_authentication"`, or 401 + `Bearer` without
+    a token. Without options it changes nothing.
+
+    Raises:
+        ValueError: a bad option (see StepUp.of), or an endpoint without a `request`.
+    """
+    step_up = StepUp.of(max_age=max_age, require_amr=require_amr)
+
+    def decorate(endpoint: Endpoint) -> Endpoint:
+        if step_up is None:
+            return endpoint
+        names = list(inspect.signature(endpoint).parameters)
+        if "request" not in names:
+            raise ValueError(f"{endpoint.__qualname__} takes no `request` to guard")
+        position = names.index("request")
+
+        if inspect.iscoroutinefunction(endpoint):
+
+            @functools.wraps(endpoint)
+            async def guarded_async(*args: Any, **kwargs: Any) -> Any:
+                refused = _step_up_refusal(kwargs.get("request") or args[position], step_up)
+                return refused if refused is not None else await endpoint(*args, **kwargs)
+
+            return cast(Endpoint, guarded_async)
+
+        @functools.wraps(endpoint)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            refused = _step_up_refusal(kwargs.get("request") or args[position], step_up)
+            return refused if refused is not None else endpoint(*args, **kwargs)
+
+        return cast(Endpoint, guarded)
+
+    return decorate
+
+
+def _step_up_refusal(request: Request, step_up: StepUp) -> Response | None:
+    user = request.scope.get("user")
+    if not isinstance(user, TokenUser):
+        return _answer(Refusal.of(NoCredentials()))
+    refusal = refusal_for_step_up(user.claims, step_up, now=user.clock())
+    return None if refusal is None else _answer(refusal)
 
 
 def _answer(refusal: Refusal) -> Response:

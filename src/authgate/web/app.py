@@ -29,7 +29,7 @@ from authgate.web.logs import configure_logging
 from authgate.web.pacing import Pacer
 from authgate.web.page import page
 from authgate.web.pools import WorkPool, give_back_free_memory
-from authgate.web.routes import router
+from authgate.web.routes import BEFORE_MFA, router
 from authgate.web.sender import Sender, SmtpServer
 from authgate.web.throttle import Throttle, rates
 from authgate.web.transport import Wire
@@ -128,6 +128,7 @@ def create_app(
         service=service,
         wire=app.state.wire,
         database=app.state.database,
+        before_mfa=BEFORE_MFA,
     )
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     if settings.trusted_proxies:

@@ -83,6 +83,85 @@ class EmailChangeIn(Body):
     new_email: Annotated[Text, Field(examples=["ada@example.org"])]
 
 
+class MfaIn(Body):
+    """The second step of a sign-in: the mfa_token, and a TOTP code, a recovery code or a
+    passkey's answer (`navigator.credentials.get()` as JSON, to /passkeys/authenticate/options)."""
+
+    mfa_token: Text
+    code: Text | None = None
+    recovery_code: Text | None = None
+    passkey: dict[str, object] | None = None
+
+
+class ReauthenticateIn(Body):
+    """The password, a code of the authenticator app, or a passkey's answer."""
+
+    password: Text | None = None
+    code: Text | None = None
+    passkey: dict[str, object] | None = None
+
+
+class AccessOut(BaseModel):
+    """A new access token of the same session; its refresh token goes on unchanged."""
+
+    access_token: str
+    token_type: str = "Bearer"  # noqa: S105 - the RFC 6750 scheme name
+    expires_in: int
+
+
+class CodeIn(Body):
+    code: Annotated[Text, Field(examples=["123456"])]
+
+
+class EnrolmentOut(BaseModel):
+    secret: str
+    otpauth_uri: str
+    qr_svg: str
+
+
+class RecoveryCodesOut(BaseModel):
+    recovery_codes: list[str]
+
+
+class FactorsOut(BaseModel):
+    """The second factors an account has: an authenticator app, and unused recovery codes."""
+
+    totp: bool
+    recovery_codes_left: int
+
+
+PasskeyName = Annotated[Text, Field(min_length=1, max_length=64, examples=["Laptop"])]
+WebAuthnCredential = Annotated[
+    dict[str, object],
+    Field(
+        description="What the browser's `navigator.credentials.create()` or `.get()` answered, "
+        "as JSON (`PublicKeyCredential.toJSON()`): base64url for every binary value."
+    ),
+]
+
+
+class PasskeyIn(Body):
+    credential: WebAuthnCredential
+    name: PasskeyName = "Passkey"
+
+
+class PasskeyNameIn(Body):
+    name: PasskeyName
+
+
+class PasskeySignInIn(Body):
+    credential: WebAuthnCredential
+
+
+class PasskeyOut(BaseModel):
+    id: str
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    synced: bool = Field(description="Backup eligible: a passkey the platform syncs.")
+    backed_up: bool
+
+
 class AcceptedOut(BaseModel):
     """202: the request is taken; what it leads to is told by mail, not here."""
 

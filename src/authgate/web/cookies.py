@@ -82,6 +82,18 @@ class Cookies:
             samesite=self.same_site,
         )
 
+    def set_access(self, response: Response, token: str, *, expires_in: int) -> None:
+        """A new access token for the browser's session (after re-authentication)."""
+        response.set_cookie(
+            self.access,
+            token,
+            max_age=expires_in,
+            path="/",
+            secure=self.secure,
+            httponly=True,
+            samesite=self.same_site,
+        )
+
     def clear(self, response: Response) -> None:
         """Tell the browser to drop all three cookies (same name, path and attributes)."""
         for name, path, httponly, same_site in (

@@ -11,26 +11,43 @@ from authgate.errors import (
     AuthgateError,
     EmailNotVerified,
     EmailTaken,
+    EnrolmentRequired,
+    FactorExists,
+    InvalidCode,
     InvalidCredentials,
     InvalidEmail,
     InvalidGrant,
     InvalidLink,
+    InvalidMfaToken,
+    InvalidPasskey,
     InvalidToken,
+    MfaRequired,
     NoCredentials,
     Overloaded,
     PasswordRejected,
     StaleAuthentication,
     Throttled,
+    UnknownFactor,
+    UnknownPasskey,
     UnknownSession,
     UnknownUser,
 )
 
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}  # RFC 6749 §5.1, §5.2
 STATUS: dict[type[AuthgateError], int] = {
     NoCredentials: 401,
     InvalidToken: 401,
     InvalidGrant: 401,
     InvalidCredentials: 401,
     StaleAuthentication: 401,
+    MfaRequired: 401,
+    InvalidMfaToken: 401,
+    InvalidCode: 400,
+    FactorExists: 409,
+    EnrolmentRequired: 403,
+    UnknownFactor: 404,
+    InvalidPasskey: 400,
+    UnknownPasskey: 404,
     EmailNotVerified: 403,
     InvalidLink: 400,
     EmailTaken: 409,
@@ -84,20 +101,32 @@ def _headers(exc: AuthgateError) -> dict[str, str] | None:
         return {"WWW-Authenticate": "Bearer"}
     if isinstance(exc, InvalidToken):
         return {"WWW-Authenticate": 'Bearer error="invalid_token"'}
-    if isinstance(exc, StaleAuthentication):  # RFC 9470 §3
+    if isinstance(exc, StaleAuthentication):  # RFC 9470 §3; as authgate.verifier.bearer says it
+        challenge = 'Bearer error="insufficient_user_authentication", error_description='
+        if exc.max_age is None:
+            methods = " and ".join(exc.missing_amr)
+            return {"WWW-Authenticate": f'{challenge}"Authentication with {methods} is required"'}
         return {
-            "WWW-Authenticate": 'Bearer error="insufficient_user_authentication", '
-            f'error_description="A more recent authentication is required", max_age={exc.max_age}'
+            "WWW-Authenticate": f'{challenge}"A more recent authentication is required", '
+            f"max_age={exc.max_age}"
         }
     if isinstance(exc, Throttled | Overloaded):
         return {"Retry-After": str(exc.retry_after)}
-    if isinstance(exc, InvalidGrant | InvalidCredentials):
-        return {"Cache-Control": "no-store", "Pragma": "no-cache"}  # RFC 6749 §5.1, §5.2
+    if isinstance(exc, InvalidGrant | InvalidCredentials | InvalidMfaToken):
+        return NO_STORE
     return None
 
 
 def authgate_error_response(exc: AuthgateError) -> JSONResponse:
     """The one answer to an authgate error: status, `{"error", "detail"}` and headers."""
+    if isinstance(exc, MfaRequired):  # DESIGN §9: the challenge travels in the 401's body
+        body = {
+            "error": exc.code,
+            "detail": exc.detail,
+            "mfa_token": exc.mfa_token,
+            "methods": list(exc.methods),
+        }
+        return JSONResponse(body, status_code=401, headers=NO_STORE)
     return error_response(_status(exc), exc.code, exc.detail, _headers(exc))
 
 

@@ -33,7 +33,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from authgate.core.tokens import AccessClaims
-from authgate.errors import AuthgateError, NoCredentials
+from authgate.errors import AuthgateError, EnrolmentRequired, NoCredentials
 from authgate.service import Service
 from authgate.web.csrf import SAFE_METHODS
 from authgate.web.errors import CsrfRefused, answer_for
@@ -136,6 +136,7 @@ def direct(
 @dataclass(frozen=True, slots=True)
 class _Guarded:
     handler: Handler | None  # None: authenticated here, then served by FastAPI
+    before_mfa: bool  # open to a session without a second factor under AUTHGATE_MFA=required
 
 
 class GuardedRoutes:
@@ -149,17 +150,22 @@ class GuardedRoutes:
         service: Service,
         wire: Wire,
         database: WorkPool,
+        before_mfa: Iterable[str] = (),
     ) -> None:
+        """`before_mfa`: the paths (as routes declare them) that a session without a second
+        factor may call when AUTHGATE_MFA=required; every other guarded route answers 403."""
         self.app = app
         self.service = service
         self.wire = wire
         self.database = database
+        self.mfa_required = service.settings.mfa == "required"
+        open_paths = frozenset(before_mfa)
         self.exact: dict[tuple[str, str], _Guarded] = {}
         self.patterns: list[tuple[re.Pattern[str], str, _Guarded]] = []
         for route in routes:
             if not isinstance(route, APIRoute) or not _guarded(route.dependant):
                 continue
-            entry = _Guarded(getattr(route.endpoint, DIRECT, None))
+            entry = _Guarded(getattr(route.endpoint, DIRECT, None), route.path in open_paths)
             for method in route.methods or ():
                 if route.param_convertors:
                     self.patterns.append((route.path_regex, method, entry))
@@ -176,6 +182,8 @@ class GuardedRoutes:
             return
         try:
             claims, _ = authenticate(scope, self.service, self.wire)
+            if self.mfa_required and not entry.before_mfa and "mfa" not in claims.amr:
+                raise EnrolmentRequired
             if entry.handler is not None:
                 call = Call(claims, self.service, self.database, path)
                 response = await entry.handler(call)

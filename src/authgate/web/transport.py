@@ -128,6 +128,19 @@ class Wire:
         }
         return JSONResponse(body, headers=NO_STORE)
 
+    def reauthenticated(self, result: SignedIn, carrier: Carrier | None) -> JSONResponse:
+        """A fresh access token of the same session, where the client keeps it."""
+        if carrier == "cookie":
+            response = JSONResponse({"expires_in": result.expires_in}, headers=NO_STORE)
+            self.cookies.set_access(response, result.access_token, expires_in=result.expires_in)
+            return response
+        body = {
+            "access_token": result.access_token,
+            "token_type": "Bearer",
+            "expires_in": result.expires_in,
+        }
+        return JSONResponse(body, headers=NO_STORE)
+
     def signed_out(self, carrier: Carrier | None) -> Response:
         """204; a session that cookies carried also has them cleared."""
         response = Response(status_code=204)

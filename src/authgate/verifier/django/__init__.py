@@ -8,8 +8,12 @@
     def things(request):
         claims = request.authgate_claims
 
+    @require_token(max_age=300, require_amr=["otp"])   # a step-up, RFC 9470
+    def payout(request): ...
+
 Refusals are `{"error", "detail"}` JSON: 401 with `WWW-Authenticate: Bearer` (no token)
-or `Bearer error="invalid_token"`, 403 with `Bearer error="insufficient_scope"`. Django
+or `Bearer error="invalid_token"`, 403 with `Bearer error="insufficient_scope"`, 401 with
+`Bearer error="insufficient_user_authentication"` for a sign-in too old or too weak. Django
 REST framework's pieces are in `authgate.verifier.django.rest_framework`.
 """
 
@@ -18,6 +22,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Iterable, Mapping
+from datetime import timedelta
 from typing import Any, TypeVar, cast
 
 from django.conf import settings
@@ -27,8 +32,14 @@ from django.http import HttpRequest, HttpResponseBase, JsonResponse
 
 from authgate.core.tokens import AccessClaims
 from authgate.errors import ConfigurationError, InvalidToken, NoCredentials
-from authgate.verifier import Verifier
-from authgate.verifier.bearer import Refusal, bearer_token, refusal_for_scopes, scope_set
+from authgate.verifier import StepUp, Verifier
+from authgate.verifier.bearer import (
+    Refusal,
+    bearer_token,
+    refusal_for_scopes,
+    refusal_for_step_up,
+    scope_set,
+)
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -118,15 +129,23 @@ def authenticate(request: HttpRequest) -> AccessClaims:
     return configured_verifier().verify(token)
 
 
-def require_token(*, scopes: Iterable[str] = ()) -> Callable[[View], View]:
+def require_token(
+    *,
+    scopes: Iterable[str] = (),
+    max_age: int | timedelta | None = None,
+    require_amr: Iterable[str] = (),
+) -> Callable[[View], View]:
     """Guard a view (sync or async): it runs only for a valid token with every one of `scopes`.
 
-    The claims are on `request.authgate_claims` while it runs.
+    `max_age` (seconds or a timedelta) and `require_amr` ask for a step-up: a sign-in
+    (`auth_time`) at most that old, by every one of those methods (RFC 9470). The claims
+    are on `request.authgate_claims` while the view runs.
 
     Raises:
-        ValueError: a scope that is not an RFC 6749 scope-token.
+        ValueError: a scope that is not an RFC 6749 scope-token, or a bad step-up option.
     """
     required = scope_set(scopes)
+    step_up = StepUp.of(max_age=max_age, require_amr=require_amr)
 
     def admit(request: HttpRequest) -> HttpResponseBase | None:
         try:
@@ -134,6 +153,8 @@ def require_token(*, scopes: Iterable[str] = ()) -> Callable[[View], View]:
         except (NoCredentials, InvalidToken) as exc:
             return _answer(Refusal.of(exc))
         refusal = refusal_for_scopes(claims, required)
+        if refusal is None and step_up is not None:
+            refusal = refusal_for_step_up(claims, step_up, now=configured_verifier().clock())
         if refusal is not None:
             return _answer(refusal)
         request.authgate_claims = claims  # type: ignore[attr-defined]

@@ -9,7 +9,17 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.routing import BaseRoute
 
-from authgate.web.routes import accounts, discovery, email, passwords, sessions, tokens, tutorial
+from authgate.web.routes import (
+    accounts,
+    discovery,
+    email,
+    mfa,
+    passkeys,
+    passwords,
+    sessions,
+    tokens,
+    tutorial,
+)
 
 ORDER = (
     "/sign-up",
@@ -35,12 +45,40 @@ ORDER = (
     "/email/change",
     "/email/change/confirm",
     "/email/change/revert",
+    # DESIGN.md §9
+    "/mfa",
+    "/mfa/totp",
+    "/mfa/totp/confirm",
+    "/mfa/recovery-codes",
+    "/sign-in/mfa",
+    "/reauthenticate",
+    "/passkeys/register/options",
+    "/passkeys",
+    "/passkeys/{passkey_id}",
+    "/passkeys/authenticate/options",
+    "/sign-in/passkey",
+)
+
+
+# What a session without a second factor may do under AUTHGATE_MFA=required: who am I,
+# set one up (or confirm who it is first), and leave.
+BEFORE_MFA = (
+    "/me",
+    "/mfa",
+    "/mfa/totp",
+    "/mfa/totp/confirm",
+    "/passkeys/register/options",
+    "/passkeys",
+    "/reauthenticate",
+    "/sign-out",
+    "/sign-out-all",
+    "/email/verify/request",
 )
 
 
 def _ordered() -> APIRouter:
     every = APIRouter()
-    modules = (accounts, tokens, tutorial, sessions, discovery, email, passwords)
+    modules = (accounts, tokens, tutorial, sessions, discovery, email, passwords, mfa, passkeys)
     routes = [r for m in modules for r in m.router.routes]
     every.routes.extend(sorted(routes, key=_position))  # stable: GET before POST as written
     return every

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from authgate.core.store import UserId
-from authgate.errors import Overloaded
+from authgate.errors import MfaRequired, Overloaded
 from authgate.web.bodies import CookieTokenOut, Credentials, MeOut, TokenOut, UserOut
 from authgate.web.pacing import Pacer
 from authgate.web.routes.deps import (
@@ -106,7 +106,7 @@ async def sign_in(
     )
     try:
         result = await pacer.check(pool, check)
-    except Overloaded:  # refused before any check
+    except (Overloaded, MfaRequired):  # refused before any check; or the password was right
         await throttle.refund("sign_in_account", account)
         raise
     await throttle.refund("sign_in_account", account)

@@ -95,7 +95,10 @@ async def list_sessions(call: Call) -> Response:
     responses={**GUARD_FAILURES, **CSRF_FAILURES, 404: {"model": ErrorOut}},
 )
 async def end_session(call: Call) -> Response:
-    """End one of the signed-in user's sessions, e.g. on a lost laptop."""
+    """End one of the signed-in user's sessions, e.g. on a lost laptop; another session
+    than this one needs a recent sign-in."""
     session_id = SessionId(call.path["session_id"])
+    if session_id != call.claims.session_id:
+        call.service.check_recent_sign_in(call.claims)  # a stolen token must not evict
     await call.database.run(call.service.end_session, UserId(call.claims.subject), session_id)
     return NO_CONTENT

@@ -132,6 +132,9 @@
     for (const id of ["me-email", "me-id", "me-created", "me-verified"]) $(id).textContent = "";
     for (const form of ["password-form", "email-form"]) $(form).reset();
     $("delete-confirm").hidden = true;
+    forgetSecondFactors();
+    $("passkey-list").replaceChildren();
+    $("passkey-form").reset();
     if (message) say(message);
   }
 
@@ -149,9 +152,12 @@
     $("resend-verification").hidden = user.email_verified;
     $("me-id").textContent = user.id;
     $("me-created").textContent = when(user.created_at);
+    stopAutofill();
     $("signed-out").hidden = true;
     $("signed-in").hidden = false;
     await loadSessions();
+    await loadFactors();
+    await loadPasskeys();
   }
 
   async function loadSessions() {
@@ -226,6 +232,7 @@
   onSubmit("sign-in-form", async (form) => {
     const body = credentials(form);
     const response = await send("POST", "/sign-in?transport=cookie", body);
+    if (await startSecondStep(response.clone())) return;
     if (!response.ok) {
       const { error, detail } = await failure(response);
       const unverified = response.status === 403 && error === "email_not_verified";
@@ -262,17 +269,18 @@
     say(response.status === 202 ? await accepted(response) : await problem(response));
   });
 
-  // A change that needs a recent sign-in: on RFC 9470's 401, sign out and ask for the
-  // password again. No retry: the user starts the change again once signed in.
+  // A change that needs a recent sign-in: on RFC 9470's 401, ask for the password (or a
+  // code) in place, then try the change once more. Null when the user gives up.
   async function sensitive(method, path, body) {
     const response = await api(method, path, body);
     if (!needsSignIn(response)) return response;
-    const email = $("me-email").textContent;
-    await send("POST", "/sign-out").catch(() => undefined);
-    showSignedOut("This needs a recent sign-in. Please sign in again, then try once more.");
-    const form = $("sign-in-form");
-    form.elements.email.value = email;
-    form.elements.password.focus();
+    if (!(await reauthenticate())) {
+      if (!$("signed-in").hidden) say("Nothing was changed: it needs you to confirm it is you.");
+      return null;
+    }
+    const again = await api(method, path, body);
+    if (!needsSignIn(again)) return again;
+    say("This needs a recent sign-in. Please sign out and in again, then try once more.");
     return null;
   }
 
@@ -331,6 +339,593 @@
     showSignedOut("Your account is deleted, and every session of it has ended.");
   });
 
+  // -- the second step of a sign-in ---------------------------------------------------
+
+  // The mfa_token of a sign-in whose password was right: kept in this variable only (never
+  // in storage or the URL), and dropped once used, refused or abandoned.
+  let mfaToken = null;
+  let mfaByRecoveryCode = false;
+
+  // When POST /sign-in answered mfa_required, ask for the second factor; else false.
+  async function startSecondStep(response) {
+    if (response.status !== 401) return false;
+    const body = await response.json().catch(() => ({}));
+    if (body.error !== "mfa_required" || typeof body.mfa_token !== "string") return false;
+    mfaToken = body.mfa_token;
+    $("sign-in-form").elements.password.value = "";
+    $("sign-in-form").hidden = true;
+    $("mfa-form").hidden = false;
+    secondStepWith(false);
+    offerPasskey(Array.isArray(body.methods) ? body.methods : []);
+    say("");
+    return true;
+  }
+
+  function secondStepWith(recoveryCode) {
+    mfaByRecoveryCode = recoveryCode;
+    const fields = $("mfa-form").elements;
+    $("mfa-code").hidden = recoveryCode;
+    $("mfa-recovery").hidden = !recoveryCode;
+    fields.code.required = !recoveryCode;
+    fields.recovery_code.required = recoveryCode;
+    $("mfa-switch").textContent = recoveryCode
+      ? "Use a code from your authenticator app instead"
+      : "Use a recovery code instead";
+    (recoveryCode ? fields.recovery_code : fields.code).focus();
+  }
+
+  function endSecondStep() {
+    mfaToken = null;
+    $("mfa-form").reset();
+    $("mfa-form").hidden = true;
+    $("sign-in-form").hidden = false;
+  }
+
+  onSubmit("mfa-form", async (form) => {
+    const body = { mfa_token: mfaToken };
+    if (mfaByRecoveryCode) body.recovery_code = form.elements.recovery_code.value;
+    else body.code = form.elements.code.value;
+    const response = await send("POST", "/sign-in/mfa?transport=cookie", body);
+    if (!response.ok) {
+      const { error, detail } = await failure(response);
+      if (error === "invalid_credentials") {
+        (mfaByRecoveryCode ? form.elements.recovery_code : form.elements.code).select();
+        say(
+          mfaByRecoveryCode
+            ? "That recovery code is not right, or it was used already."
+            : "That code is not right. Type the one the app shows now.",
+        );
+      } else if (error === "invalid_mfa_token") {
+        endSecondStep();
+        $("sign-in-form").elements.password.focus();
+        say("This sign-in has expired. Please enter your password again.");
+      } else {
+        say(detail);
+      }
+      return;
+    }
+    endSecondStep();
+    $("sign-in-form").reset();
+    schedule((await response.json()).expires_in);
+    say("Signed in.");
+    await loadAccount();
+  });
+
+  $("mfa-switch").addEventListener("click", () => secondStepWith(!mfaByRecoveryCode));
+
+  $("mfa-back").addEventListener("click", () => {
+    endSecondStep();
+    $("sign-in-form").elements.password.focus();
+    say("");
+  });
+
+  // -- two-step sign-in: an authenticator app and its recovery codes ------------------
+
+  let factors = { totp: false, recovery_codes_left: 0 }; // as GET /mfa last answered
+
+  async function loadFactors() {
+    const response = await api("GET", "/mfa");
+    if (!response.ok) {
+      say(await problem(response));
+      return;
+    }
+    factors = await response.json();
+    const left = factors.recovery_codes_left;
+    $("two-step-state").textContent = factors.totp
+      ? "On: a sign-in needs your password and a code from your authenticator app. " +
+        `${left} recovery ${left === 1 ? "code" : "codes"} left.`
+      : "Off: a sign-in needs only your password.";
+    $("totp-start").hidden = factors.totp || !$("totp-form").hidden;
+    $("totp-actions").hidden = !factors.totp;
+  }
+
+  // On sign-out: no secret, QR code or recovery code stays in the page.
+  function forgetSecondFactors() {
+    closeReauth(false);
+    factors = { totp: false, recovery_codes_left: 0 };
+    closeEnrolment();
+    hideRecoveryCodes();
+    $("two-step-state").textContent = "";
+  }
+
+  const SVG = "http://www.w3.org/2000/svg";
+  const QR_ELEMENTS = new Set(["svg", "g", "path", "rect"]);
+  const QR_ATTRIBUTES = new Set([
+    "width",
+    "height",
+    "viewBox",
+    "d",
+    "transform",
+    "fill",
+    "stroke",
+    "stroke-width",
+    "x",
+    "y",
+    "class",
+  ]);
+  const ENTITIES = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" };
+  const unescapeXml = (text) => text.replace(/&(amp|lt|gt|quot|apos);/g, (_, e) => ENTITIES[e]);
+
+  // The server's QR code (SVG from core/totp.py) rebuilt element by element. Trusted Types
+  // ('none') close every string-to-markup sink, DOMParser's included, and the policy allows
+  // no data: image; so only the drawing elements and attributes above are copied, and
+  // nothing in the string can run. Null when it holds no <svg>.
+  function qrCode(markup) {
+    const tag = /<(\/?)([A-Za-z][\w:.-]*)((?:\s+[\w:.-]+\s*=\s*(?:"[^"]*"|'[^']*'))*)\s*(\/?)>/g;
+    const pair = /([\w:.-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')/g;
+    let root = null;
+    const open = []; // the open elements, innermost last; null for a skipped one
+    for (const [, closing, name, attributes, selfClosing] of markup.matchAll(tag)) {
+      if (closing) {
+        open.pop();
+        continue;
+      }
+      const parent = open.length ? open[open.length - 1] : undefined;
+      const first = parent === undefined && root === null && name === "svg";
+      let element = null;
+      if (QR_ELEMENTS.has(name) && (parent || first)) {
+        element = document.createElementNS(SVG, name);
+        for (const [, key, double, single] of attributes.matchAll(pair)) {
+          if (!QR_ATTRIBUTES.has(key)) continue;
+          element.setAttribute(key, unescapeXml(double ?? single));
+        }
+        if (first) root = element;
+        else parent.append(element);
+      }
+      if (!selfClosing) open.push(element); // a skipped element's insides are skipped too
+    }
+    return root;
+  }
+
+  function closeEnrolment() {
+    $("totp-form").reset();
+    $("totp-form").hidden = true;
+    $("totp-qr").replaceChildren();
+    $("totp-secret").textContent = "";
+  }
+
+  function showRecoveryCodes(codes) {
+    const items = codes.map((code) => {
+      const item = document.createElement("li");
+      const text = document.createElement("code");
+      text.textContent = code;
+      item.append(text);
+      return item;
+    });
+    $("recovery-list").replaceChildren(...items);
+    $("recovery-codes").hidden = false;
+  }
+
+  function hideRecoveryCodes() {
+    $("recovery-list").replaceChildren();
+    $("recovery-codes").hidden = true;
+  }
+
+  onClick("totp-start", async () => {
+    const response = await sensitive("POST", "/mfa/totp");
+    if (response === null) return;
+    if (!response.ok) {
+      say(await problem(response));
+      await loadFactors();
+      return;
+    }
+    const enrolment = await response.json();
+    const picture = qrCode(enrolment.qr_svg);
+    $("totp-qr").replaceChildren(...(picture === null ? [] : [picture]));
+    $("totp-secret").textContent = enrolment.secret.match(/.{1,4}/g).join(" ");
+    hideRecoveryCodes();
+    $("totp-start").hidden = true;
+    $("totp-form").hidden = false;
+    $("totp-form").elements.code.focus();
+  });
+
+  onSubmit("totp-form", async (form) => {
+    const response = await api("POST", "/mfa/totp/confirm", { code: form.elements.code.value });
+    if (!response.ok) {
+      const { error, detail } = await failure(response);
+      const wrong = "That code is not right. Type the one the app shows now.";
+      say(error === "invalid_code" ? wrong : detail);
+      return;
+    }
+    closeEnrolment();
+    showRecoveryCodes((await response.json()).recovery_codes);
+    say("Two-step sign-in is on. Keep your recovery codes now: they are not shown again.");
+    await loadFactors();
+    $("recovery-kept").focus();
+  });
+
+  $("totp-abandon").addEventListener("click", async () => {
+    closeEnrolment();
+    await loadFactors();
+  });
+
+  $("recovery-kept").addEventListener("click", hideRecoveryCodes);
+
+  onClick("recovery-new", async () => {
+    const response = await sensitive("POST", "/mfa/recovery-codes");
+    if (response === null) return;
+    if (!response.ok) {
+      say(await problem(response));
+      await loadFactors();
+      return;
+    }
+    showRecoveryCodes((await response.json()).recovery_codes);
+    say("Here are new recovery codes; the old ones no longer work.");
+    await loadFactors();
+    $("recovery-kept").focus();
+  });
+
+  onClick("totp-remove", async () => {
+    const response = await sensitive("DELETE", "/mfa/totp");
+    if (response === null) return;
+    if (response.status !== 204) {
+      say(await problem(response));
+    } else {
+      hideRecoveryCodes();
+      say("The authenticator app is removed: a sign-in needs only your password now.");
+    }
+    await loadFactors();
+  });
+
+  // -- passkeys (WebAuthn) ---------------------------------------------------------------
+
+  // WebAuthn's JSON forms carry bytes as base64url; the browser's API takes and gives
+  // ArrayBuffers.
+  function bytes(text) {
+    const base64 = text.replace(/-/g, "+").replace(/_/g, "/");
+    const padded = base64 + "===".slice((base64.length + 3) % 4);
+    return Uint8Array.from(atob(padded), (c) => c.charCodeAt(0));
+  }
+
+  function base64url(buffer) {
+    let binary = "";
+    for (const byte of new Uint8Array(buffer)) binary += String.fromCharCode(byte);
+    return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+
+  const described = (list) => (list || []).map((c) => ({ ...c, id: bytes(c.id) }));
+
+  // navigator.credentials.create() with POST /passkeys/register/options' answer.
+  async function createPasskey(options) {
+    const publicKey = {
+      ...options,
+      challenge: bytes(options.challenge),
+      user: { ...options.user, id: bytes(options.user.id) },
+      excludeCredentials: described(options.excludeCredentials),
+    };
+    const made = await navigator.credentials.create({ publicKey });
+    return {
+      id: made.id,
+      rawId: base64url(made.rawId),
+      type: made.type,
+      authenticatorAttachment: made.authenticatorAttachment,
+      clientExtensionResults: made.getClientExtensionResults(),
+      response: {
+        clientDataJSON: base64url(made.response.clientDataJSON),
+        attestationObject: base64url(made.response.attestationObject),
+        transports: made.response.getTransports ? made.response.getTransports() : [],
+      },
+    };
+  }
+
+  // POST /passkeys/authenticate/options' answer, for navigator.credentials.get().
+  function signInOptions(options) {
+    return {
+      ...options,
+      challenge: bytes(options.challenge),
+      allowCredentials: described(options.allowCredentials),
+    };
+  }
+
+  // A passkey's answer to a fresh challenge (POST /passkeys/authenticate/options); null
+  // when the person cancelled or no passkey of this site is at hand.
+  async function usePasskey() {
+    stopAutofill(); // one ceremony at a time: this one replaces the autofill's
+    const response = await send("POST", "/passkeys/authenticate/options");
+    if (!response.ok) {
+      say(await problem(response));
+      return null;
+    }
+    const publicKey = signInOptions(await response.json());
+    let used;
+    try {
+      used = await navigator.credentials.get({ publicKey });
+    } catch (error) {
+      if (error.name !== "NotAllowedError") throw error;
+      say("No passkey was used.");
+      return null;
+    }
+    return assertion(used);
+  }
+
+  // The JSON form of navigator.credentials.get()'s answer, for POST /sign-in/passkey.
+  function assertion(used) {
+    const userHandle = used.response.userHandle;
+    return {
+      id: used.id,
+      rawId: base64url(used.rawId),
+      type: used.type,
+      authenticatorAttachment: used.authenticatorAttachment,
+      clientExtensionResults: used.getClientExtensionResults(),
+      response: {
+        clientDataJSON: base64url(used.response.clientDataJSON),
+        authenticatorData: base64url(used.response.authenticatorData),
+        signature: base64url(used.response.signature),
+        userHandle: userHandle ? base64url(userHandle) : null,
+      },
+    };
+  }
+
+  async function signedInBy(response) {
+    schedule((await response.json()).expires_in);
+    $("sign-in-form").reset();
+    $("unverified").hidden = true;
+    say("Signed in.");
+    await loadAccount();
+  }
+
+  onClick("passkey-sign-in", async () => {
+    const credential = await usePasskey();
+    if (credential !== null) await signInWithPasskey(credential);
+  });
+
+  async function signInWithPasskey(credential) {
+    const response = await send("POST", "/sign-in/passkey?transport=cookie", { credential });
+    if (!response.ok) {
+      const { error, detail } = await failure(response);
+      say(error === "invalid_credentials" ? "That passkey could not sign you in." : detail);
+      return;
+    }
+    await signedInBy(response);
+  }
+
+  // Passkey autofill (WebAuthn's conditional mediation): where the browser offers it, the
+  // sign-in form's e-mail field lists this site's passkeys, and picking one signs in as the
+  // button does. One request waits meanwhile; it is aborted before any other ceremony and
+  // once signed in. body[data-passkey-autofill] says "waiting" while it waits.
+  let autofill = null; // the AbortController of the waiting request
+
+  function stopAutofill() {
+    if (autofill === null) return;
+    autofill.abort();
+    autofill = null;
+    document.body.dataset.passkeyAutofill = "stopped";
+  }
+
+  async function offerAutofill() {
+    const available = window.PublicKeyCredential?.isConditionalMediationAvailable;
+    if (typeof available !== "function") return;
+    if (!(await available.call(PublicKeyCredential)) || autofill !== null) return;
+    const controller = new AbortController();
+    autofill = controller;
+    $("sign-in-form").elements.email.autocomplete = "username webauthn";
+    const response = await send("POST", "/passkeys/authenticate/options");
+    if (!response.ok || controller.signal.aborted) {
+      if (autofill === controller) autofill = null;
+      return;
+    }
+    const publicKey = signInOptions(await response.json());
+    if (controller.signal.aborted) return;
+    const request = { mediation: "conditional", publicKey, signal: controller.signal };
+    document.body.dataset.passkeyAutofill = "waiting";
+    let used;
+    try {
+      used = await navigator.credentials.get(request);
+    } catch {
+      // AbortError when stopped; else the browser gave up (NotAllowedError): nothing to say.
+      if (autofill === controller) {
+        autofill = null;
+        document.body.dataset.passkeyAutofill = "ended";
+      }
+      return;
+    }
+    if (autofill !== controller) return; // stopped as the passkey was picked
+    autofill = null;
+    document.body.dataset.passkeyAutofill = "used";
+    await busy($("sign-in-form"), () => signInWithPasskey(assertion(used)));
+  }
+
+  // The second step with a passkey, for an account that has one; an account without an
+  // authenticator app has no code to type.
+  function offerPasskey(methods) {
+    const app = methods.includes("totp") || !methods.includes("passkey");
+    $("mfa-passkey").hidden = !methods.includes("passkey");
+    for (const id of ["mfa-code", "mfa-submit", "mfa-switch"]) $(id).hidden = !app;
+    $("mfa-form").elements.code.required = app;
+    if (!app) $("mfa-passkey").focus();
+  }
+
+  onClick("mfa-passkey", async () => {
+    const passkey = await usePasskey();
+    if (passkey === null) return;
+    const body = { mfa_token: mfaToken, passkey };
+    const response = await send("POST", "/sign-in/mfa?transport=cookie", body);
+    if (!response.ok) {
+      const { error, detail } = await failure(response);
+      if (error === "invalid_mfa_token") {
+        endSecondStep();
+        $("sign-in-form").elements.password.focus();
+        say("This sign-in has expired. Please enter your password again.");
+      } else {
+        say(error === "invalid_credentials" ? "That is not a passkey of this account." : detail);
+      }
+      return;
+    }
+    endSecondStep();
+    await signedInBy(response);
+  });
+
+  async function loadPasskeys() {
+    const response = await api("GET", "/passkeys");
+    if (!response.ok) {
+      say(await problem(response));
+      return;
+    }
+    $("passkey-list").replaceChildren(...(await response.json()).map(passkeyItem));
+  }
+
+  function passkeyItem(passkey) {
+    const item = document.createElement("li");
+    item.dataset.passkeyId = passkey.id;
+    const name = document.createElement("input");
+    name.value = passkey.name;
+    name.maxLength = 64;
+    name.setAttribute("aria-label", "Passkey name");
+    const rename = document.createElement("button");
+    rename.type = "button";
+    rename.textContent = "Rename";
+    rename.addEventListener("click", () => busy(rename, () => renamePasskey(passkey, name)));
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.textContent = "Remove";
+    remove.addEventListener("click", () => busy(remove, () => removePasskey(passkey)));
+    const about = document.createElement("span");
+    about.className = "hint";
+    const used = passkey.last_used_at ? `last used ${when(passkey.last_used_at)}` : "not used yet";
+    about.textContent = ` added ${when(passkey.created_at)}, ${used}`;
+    item.append(name, " ", rename, " ", remove, about);
+    return item;
+  }
+
+  async function renamePasskey(passkey, field) {
+    const path = `/passkeys/${encodeURIComponent(passkey.id)}`;
+    const response = await api("PATCH", path, { name: field.value });
+    say(response.ok ? "The passkey is renamed." : await problem(response));
+    await loadPasskeys();
+  }
+
+  async function removePasskey(passkey) {
+    const response = await sensitive("DELETE", `/passkeys/${encodeURIComponent(passkey.id)}`);
+    if (response === null) return;
+    say(response.status === 204 ? "The passkey is removed." : await problem(response));
+    await loadPasskeys();
+  }
+
+  onSubmit("passkey-form", async (form) => {
+    const options = await sensitive("POST", "/passkeys/register/options");
+    if (options === null) return;
+    if (!options.ok) {
+      say(await problem(options));
+      return;
+    }
+    let credential;
+    try {
+      credential = await createPasskey(await options.json());
+    } catch (error) {
+      if (error.name === "InvalidStateError") {
+        say("This device has a passkey for your account already.");
+      } else if (error.name === "NotAllowedError") {
+        say("No passkey was added.");
+      } else {
+        throw error;
+      }
+      return;
+    }
+    const name = form.elements.name.value.trim() || "Passkey";
+    const response = await api("POST", "/passkeys", { credential, name });
+    if (response.status !== 201) {
+      say(await problem(response));
+      return;
+    }
+    form.reset();
+    say("The passkey is added: you can sign in with it now.");
+    await loadPasskeys();
+  });
+
+  $("passkey-sign-in-row").hidden = !window.PublicKeyCredential;
+
+  // -- step-up in place (RFC 9470) ------------------------------------------------------
+
+  let reauthByCode = false;
+  let reauthDone = null; // settles the open dialog's promise: true once re-authenticated
+
+  // Ask for the password (or a code) in a modal dialog; true once POST /reauthenticate gave
+  // this session a fresh sign-in time, false if the user gave up.
+  function reauthenticate() {
+    closeReauth(false);
+    reauthWith(false);
+    $("reauth-switch").hidden = !factors.totp;
+    $("reauth").showModal();
+    $("reauth-form").elements.password.focus();
+    return new Promise((resolve) => {
+      reauthDone = resolve;
+    });
+  }
+
+  function reauthWith(code) {
+    reauthByCode = code;
+    const fields = $("reauth-form").elements;
+    $("reauth-password").hidden = code;
+    $("reauth-code").hidden = !code;
+    fields.password.required = !code;
+    fields.code.required = code;
+    $("reauth-switch").textContent = code
+      ? "Use your password instead"
+      : "Use a code from your authenticator app instead";
+  }
+
+  function closeReauth(succeeded) {
+    const done = reauthDone;
+    reauthDone = null;
+    if ($("reauth").open) $("reauth").close();
+    $("reauth-form").reset();
+    $("reauth-error").textContent = "";
+    if (done !== null) done(succeeded);
+  }
+
+  $("reauth").addEventListener("close", () => closeReauth(false)); // Escape closes it too
+  $("reauth-cancel").addEventListener("click", () => closeReauth(false));
+
+  $("reauth-switch").addEventListener("click", () => {
+    reauthWith(!reauthByCode);
+    const fields = $("reauth-form").elements;
+    (reauthByCode ? fields.code : fields.password).focus();
+  });
+
+  onSubmit("reauth-form", async (form) => {
+    const body = reauthByCode
+      ? { code: form.elements.code.value }
+      : { password: form.elements.password.value };
+    const response = await api("POST", "/reauthenticate", body);
+    if (response.ok) {
+      schedule((await response.json()).expires_in);
+      closeReauth(true);
+      return;
+    }
+    const { error, detail } = await failure(response);
+    if (error === "invalid_credentials") {
+      $("reauth-error").textContent = reauthByCode
+        ? "That code is not right."
+        : "That password is not right.";
+      (reauthByCode ? form.elements.code : form.elements.password).select();
+    } else if (response.status === 401) {
+      closeReauth(false);
+      showSignedOut("Your session has ended. Please sign in again.");
+    } else {
+      $("reauth-error").textContent = detail;
+    }
+  });
+
   $("reload").addEventListener("click", loadAccount);
 
   $("sign-out").addEventListener("click", async () => {
@@ -344,8 +939,12 @@
 
   // A CSRF cookie means a session may still be alive: refresh, which also starts the timer.
   (async () => {
-    if (csrfToken() && (await refresh())) await loadAccount();
-    else showSignedOut("");
+    if (csrfToken() && (await refresh())) {
+      await loadAccount();
+    } else {
+      showSignedOut("");
+      offerAutofill().catch(() => stopAutofill()); // never an unhandled rejection
+    }
     // The security notices link to /#forgot-password (no element has that id, so the
     // browser's own jump to it does not take the focus away again).
     if (location.hash === "#forgot-password" && !$("signed-out").hidden) {

@@ -1,0 +1,78 @@
+"""`authgate users mfa` and `users mfa-reset`: what a support desk sees and does about a
+user's second factors, through main([...]) on both databases."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+import pyotp
+import pytest
+
+from authgate.cli import main
+from authgate.core.clock import utc_now
+from authgate.core.passwords import FAST_FOR_TESTS
+from authgate.errors import MfaRequired
+from authgate.service import Service
+from authgate.settings import Settings
+from helpers import PASSWORD
+
+pytestmark = pytest.mark.usefixtures("environment")
+
+EMAIL = "ada@example.com"
+
+
+@contextlib.contextmanager
+def opened() -> Iterator[Service]:
+    service = Service(Settings.from_env(os.environ), clock=utc_now, preset=FAST_FOR_TESTS)
+    try:
+        yield service
+    finally:
+        service.close()
+
+
+def enrol() -> None:
+    with opened() as service:
+        user = service.sign_up(EMAIL, PASSWORD)
+        secret = service.enrol_totp(user.id).secret
+        service.confirm_totp(user.id, pyotp.TOTP(secret).now())
+
+
+def test_users_mfa_shows_the_factors(capsys: pytest.CaptureFixture[str]) -> None:
+    with opened() as service:
+        service.sign_up(EMAIL, PASSWORD)
+    assert main(["users", "mfa", EMAIL]) == 0
+    assert "has no second factor" in capsys.readouterr().out
+    with opened() as service:
+        user = service.find_user(EMAIL)
+        service.confirm_totp(user.id, pyotp.TOTP(service.enrol_totp(user.id).secret).now())
+    assert main(["users", "mfa", EMAIL]) == 0
+    shown = capsys.readouterr().out
+    assert "authenticator app (TOTP)" in shown
+    assert "recovery codes left: 10 of 10" in shown
+
+
+def test_users_mfa_reset_removes_the_factors_audits_and_mails(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    enrol()
+    with opened() as service, pytest.raises(MfaRequired):
+        service.sign_in(EMAIL, PASSWORD)
+    assert main(["users", "mfa-reset", EMAIL]) == 0
+    assert "removed every second factor" in capsys.readouterr().out
+    with opened() as service:
+        assert service.sign_in(EMAIL, PASSWORD).access_token
+        user = service.find_user(EMAIL)
+        events, _ = service.audit_events(user_id=user.id)
+        assert "second_factors_reset" in [e.kind for e in events]
+        notices = [service.open_mail(e) for e in service.outbox() if e.kind == "security_notice"]
+        assert any(n and "removed by an operator" in n.text for n in notices)
+    assert main(["users", "mfa-reset", EMAIL]) == 0
+    assert "no second factor to remove" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["mfa", "mfa-reset"])
+def test_unknown_users_fail_plainly(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["users", command, "nobody@example.com"]) == 1
+    assert "Traceback" not in capsys.readouterr().err
