@@ -9,11 +9,12 @@ import pyotp
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from authgate.core.clock import FrozenClock
 from authgate.core.passwords import FAST_FOR_TESTS
 from authgate.service import Service
-from authgate.settings import Settings
+from authgate.settings import Secret, Settings
 from authgate.web.app import create_app
 from helpers import GENEROUS_THROTTLES, PASSWORD, bearer, sign_up_and_in
 
@@ -327,3 +328,25 @@ def test_setting_up_and_removing_the_app_is_mailed(client: TestClient, clock: Fr
     texts = [service.open_mail(e).text for e in service.outbox() if e.kind == "security_notice"]  # type: ignore[union-attr]
     assert any("authenticator app was set up" in t for t in texts)
     assert any("authenticator app was removed" in t for t in texts)
+
+
+def test_the_totp_secret_is_sealed_at_rest_with_a_key_encryption_key(
+    settings: Settings, clock: FrozenClock
+) -> None:
+    sealed = Settings(
+        database_url=settings.database_url,
+        key_encryption_key=Secret("a-key-encryption-key-of-enough-length-0123456789"),
+        **GENEROUS_THROTTLES,
+    )
+    with TestClient(create_app(sealed, clock=clock, preset=FAST_FOR_TESTS)) as client:
+        secret, _, _ = enrolled(client, clock)
+        engine = service_of(client).parts.engine
+        with engine.connect() as conn:
+            stored = conn.execute(text("SELECT secret, sealed FROM totp_factors")).one()
+        assert stored.sealed
+        assert secret.encode() not in bytes(stored.secret)
+        # And it still works: the sealed secret opens for the check.
+        done = client.post(
+            "/sign-in/mfa", json={"mfa_token": mfa_token(client), "code": code_at(secret, clock)}
+        )
+        assert done.status_code == 200
