@@ -1,5 +1,6 @@
-"""What tests in every folder share: the test password, throttles no test reaches, a Bearer
-header, the refusal of an invalid token, and fresh databases.
+"""What tests in every folder share: the test password and key-encryption key, throttles no
+test reaches, a Bearer header, the refusal of an invalid token, fresh databases, and TOTP
+codes by the real clock.
 
 Plain values and functions only; fixtures live in the conftest.py files. Tests import this
 module as any other, never `from conftest import`: a conftest is pytest's to load, and
@@ -8,15 +9,23 @@ importing one by name works only while its folder happens to come first on sys.p
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import itertools
 import re
 import sqlite3
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+import pyotp
 import pytest
+from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from authgate.core.totp import STEP_SECONDS
 
 if TYPE_CHECKING:
     from fastapi.testclient import TestClient
@@ -26,6 +35,9 @@ if TYPE_CHECKING:
 
 PASSWORD = "correct horse battery staple"
 
+KEY_ENCRYPTION_KEY = "iRsCazFUuPzRkVXhq5_w-I9aF-hUj7f6xHotVtKeTrg"
+"""An `authgate secret` output, printed once: weaker keys stop startup (ASVS V11.4.4)."""
+
 GENEROUS = "1000000/minute"
 """A throttle rate no test reaches, though every request of a test comes from one address."""
 GENEROUS_THROTTLES = {
@@ -33,6 +45,7 @@ GENEROUS_THROTTLES = {
     "throttle_sign_in_ip": GENEROUS,
     "throttle_sign_in_account": GENEROUS,
     "throttle_token": GENEROUS,
+    "throttle_passkey_options": GENEROUS,
     "throttle_mail_address": GENEROUS,
     "throttle_mail_ip": GENEROUS,
 }
@@ -81,6 +94,24 @@ def sign_up_and_in(
 LINK_TOKEN = re.compile(r"[?&]token=([A-Za-z0-9_-]{43})")
 
 
+@contextlib.contextmanager
+def service_from_env() -> Iterator[Service]:
+    """A Service of its own, as another process would open it from the environment: it
+    learns what a command did from the database (tests of `authgate` commands)."""
+    import os
+
+    from authgate.core.clock import utc_now
+    from authgate.core.passwords import FAST_FOR_TESTS
+    from authgate.service import Service
+    from authgate.settings import Settings
+
+    service = Service(Settings.from_env(os.environ), clock=utc_now, preset=FAST_FOR_TESTS)
+    try:
+        yield service
+    finally:
+        service.close()
+
+
 def mailed_token(service: Service, kind: str, *, to: str | None = None) -> str:
     """The link token in the newest outbox letter of `kind` (to `to`), as its reader gets it."""
     for envelope in service.outbox(limit=500):
@@ -91,6 +122,30 @@ def mailed_token(service: Service, kind: str, *, to: str | None = None) -> str:
             assert found is not None, f"no link in the {kind} mail"
             return found.group(1)
     raise AssertionError(f"no {kind} mail{f' to {to}' if to else ''} in the outbox")
+
+
+TOTP_MARGIN = 5.0
+"""Seconds a code computed by the real clock needs to reach the server within its own step."""
+
+
+def fresh_totp_step(*, after: int | None = None) -> int:
+    """The real clock's TOTP step, once at least TOTP_MARGIN seconds of it are left and it
+    is later than `after` (a step whose code was used already); sleeps into the next otherwise.
+
+    The server accepts only the current step's code (AUTHGATE_TOTP_DRIFT_STEPS is 0), so a
+    code computed in a step's last moments could arrive in the next step and be refused.
+    """
+    while True:
+        now = time.time()
+        step, left = int(now // STEP_SECONDS), STEP_SECONDS - now % STEP_SECONDS
+        if left >= TOTP_MARGIN and (after is None or step > after):
+            return step
+        time.sleep(left + 0.05)
+
+
+def fresh_totp(secret: str) -> str:
+    """The code an authenticator app holding `secret` shows now, with time left to use it."""
+    return pyotp.TOTP(secret).at(fresh_totp_step() * STEP_SECONDS)
 
 
 def new_postgres_database(request: pytest.FixtureRequest, *, template: str | None = None) -> str:
@@ -147,3 +202,12 @@ def filled_from(template: Path, database_url: str, tmp_path: Path) -> str:
     ):
         source.backup(copy)
     return database_url
+
+
+def sealed_by_fernet(data: bytes, key_encryption_key: str) -> bytes:
+    """`data` sealed as authgate did before the `ag1` format: a Fernet token (AES-128-CBC
+    with HMAC-SHA256) under a key HKDF derived from the key-encryption key."""
+    derived = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"authgate key encryption"
+    ).derive(key_encryption_key.encode())
+    return Fernet(base64.urlsafe_b64encode(derived)).encrypt(data)

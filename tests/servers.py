@@ -132,11 +132,18 @@ def static_page(page: bytes, *, host: str) -> Iterator[str]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    with serving_http(Handler) as port:
+        yield f"http://{host}:{port}"
+
+
+@contextlib.contextmanager
+def serving_http(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
+    """A threaded HTTP server on a free port of 127.0.0.1 answering with `handler`; the port."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://{host}:{httpd.server_address[1]}"
+        yield int(httpd.server_address[1])
     finally:
         httpd.shutdown()
         httpd.server_close()

@@ -137,6 +137,7 @@ def test_db_upgrade_is_idempotent(capsys: pytest.CaptureFixture[str]) -> None:
         ("AUTHGATE_THROTTLE_TOKEN", "lots"),
         ("AUTHGATE_PASSWORD_MIN_LENGTH", "4"),
         ("AUTHGATE_SECRET", "short"),
+        ("AUTHGATE_KEY_ENCRYPTION_KEY", "a passphrase"),
     ],
 )
 def test_a_bad_setting_stops_with_a_message_naming_the_variable(

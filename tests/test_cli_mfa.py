@@ -3,50 +3,32 @@ user's second factors, through main([...]) on both databases."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-from collections.abc import Iterator
-
-import pyotp
 import pytest
 
 from authgate.cli import main
-from authgate.core.clock import utc_now
-from authgate.core.passwords import FAST_FOR_TESTS
 from authgate.errors import MfaRequired
-from authgate.service import Service
-from authgate.settings import Settings
-from helpers import PASSWORD
+from helpers import PASSWORD, fresh_totp, service_from_env
 
 pytestmark = pytest.mark.usefixtures("environment")
 
 EMAIL = "ada@example.com"
 
 
-@contextlib.contextmanager
-def opened() -> Iterator[Service]:
-    service = Service(Settings.from_env(os.environ), clock=utc_now, preset=FAST_FOR_TESTS)
-    try:
-        yield service
-    finally:
-        service.close()
-
-
 def enrol() -> None:
-    with opened() as service:
+    with service_from_env() as service:
         user = service.sign_up(EMAIL, PASSWORD)
         secret = service.enrol_totp(user.id).secret
-        service.confirm_totp(user.id, pyotp.TOTP(secret).now())
+        service.confirm_totp(user.id, fresh_totp(secret))
 
 
 def test_users_mfa_shows_the_factors(capsys: pytest.CaptureFixture[str]) -> None:
-    with opened() as service:
+    with service_from_env() as service:
         service.sign_up(EMAIL, PASSWORD)
     assert main(["users", "mfa", EMAIL]) == 0
     assert "has no second factor" in capsys.readouterr().out
-    with opened() as service:
+    with service_from_env() as service:
         user = service.find_user(EMAIL)
-        service.confirm_totp(user.id, pyotp.TOTP(service.enrol_totp(user.id).secret).now())
+        service.confirm_totp(user.id, fresh_totp(service.enrol_totp(user.id).secret))
     assert main(["users", "mfa", EMAIL]) == 0
     shown = capsys.readouterr().out
     assert "authenticator app (TOTP)" in shown
@@ -57,11 +39,11 @@ def test_users_mfa_reset_removes_the_factors_audits_and_mails(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     enrol()
-    with opened() as service, pytest.raises(MfaRequired):
+    with service_from_env() as service, pytest.raises(MfaRequired):
         service.sign_in(EMAIL, PASSWORD)
     assert main(["users", "mfa-reset", EMAIL]) == 0
     assert "removed every second factor" in capsys.readouterr().out
-    with opened() as service:
+    with service_from_env() as service:
         assert service.sign_in(EMAIL, PASSWORD).access_token
         user = service.find_user(EMAIL)
         events, _ = service.audit_events(user_id=user.id)

@@ -3,39 +3,22 @@ main([...]): the passkeys are shown by name, and a reset removes them."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-from collections.abc import Iterator
-
 import pytest
 
 from authenticators import SoftAuthenticator
 from authgate.cli import main
-from authgate.core.clock import utc_now
-from authgate.core.passwords import FAST_FOR_TESTS
 from authgate.errors import MfaRequired
-from authgate.service import Service
-from authgate.settings import Settings
-from helpers import PASSWORD
+from helpers import PASSWORD, service_from_env
 
 pytestmark = pytest.mark.usefixtures("environment")
 
 EMAIL = "ada@example.com"
 
 
-@contextlib.contextmanager
-def opened() -> Iterator[Service]:
-    service = Service(Settings.from_env(os.environ), clock=utc_now, preset=FAST_FOR_TESTS)
-    try:
-        yield service
-    finally:
-        service.close()
-
-
 @pytest.fixture
 def with_passkey(environment: object) -> None:
     """An account with one passkey, made on the default issuer's origin."""
-    with opened() as service:
+    with service_from_env() as service:
         user = service.sign_up(EMAIL, PASSWORD)
         device = SoftAuthenticator(service.settings.passkey_origins[0])
         options = service.passkey_registration_options(user.id)
@@ -52,10 +35,10 @@ def test_users_mfa_shows_the_passkeys(capsys: pytest.CaptureFixture[str]) -> Non
 
 @pytest.mark.usefixtures("with_passkey")
 def test_users_mfa_reset_removes_the_passkeys(capsys: pytest.CaptureFixture[str]) -> None:
-    with opened() as service, pytest.raises(MfaRequired):
+    with service_from_env() as service, pytest.raises(MfaRequired):
         service.sign_in(EMAIL, PASSWORD)
     assert main(["users", "mfa-reset", EMAIL]) == 0
     assert "removed every second factor" in capsys.readouterr().out
-    with opened() as service:
+    with service_from_env() as service:
         assert service.passkeys(service.find_user(EMAIL).id) == []
         assert service.sign_in(EMAIL, PASSWORD).access_token

@@ -17,6 +17,8 @@
     ├── EmailNotVerified          "email_not_verified"    sign-in refused until the address is
     ├── InvalidLink               "invalid_link"          a mailed link unknown, used, expired
     ├── MfaRequired               "mfa_required"          right password; now the second factor
+    ├── FullAuthenticationRequired  "full_authentication_required"  re-authentication of an
+    │                             account with a second factor sent one factor only
     ├── InvalidMfaToken           "invalid_mfa_token"     unknown, used, expired or another's
     ├── InvalidCode               "invalid_code"          a code that does not confirm enrolment
     ├── FactorExists              "already_enrolled"
@@ -30,7 +32,7 @@
     ├── UnknownSession            "not_found"             no live session of this user by that id
     ├── UnknownUser               "not_found"
     ├── UnknownMail               "not_found"             no message in the outbox by that id
-    ├── Throttled                 "too_many_requests"     carries .retry_after (seconds)
+    ├── Throttled                 "too_many_requests"     carries .retry_after (seconds), .rule
     ├── Overloaded                "overloaded"            a queue full or Redis down; .retry_after
     └── ConfigurationError        bad settings or keys, found at startup
 
@@ -165,6 +167,24 @@ class MfaRequired(AuthgateError):
         self.methods = methods
 
 
+class FullAuthenticationRequired(AuthgateError):
+    """A re-authentication proved one factor of an account that has two (ASVS V7.5.1).
+
+    Nothing was checked: send the password with a code or a recovery code, or a passkey's
+    answer. Carries the account's second factors as `methods`, as MfaRequired does.
+    """
+
+    code = "full_authentication_required"
+    message = (
+        "this account has a second factor: send the password with a code (or a recovery "
+        "code), or a passkey's answer"
+    )
+
+    def __init__(self, methods: tuple[str, ...]) -> None:
+        super().__init__()
+        self.methods = methods
+
+
 class InvalidMfaToken(AuthgateError):
     code = "invalid_mfa_token"
     message = "the mfa_token is unknown, used or expired; sign in again"
@@ -250,14 +270,16 @@ class UnknownMail(AuthgateError):
 
 
 class Throttled(AuthgateError):
-    """Too many attempts; try again after `retry_after` seconds."""
+    """Too many attempts; try again after `retry_after` seconds. `rule` names the throttle
+    that refused (for the log: the answer does not say)."""
 
     code = "too_many_requests"
     message = "too many requests; try again later"
 
-    def __init__(self, retry_after: int) -> None:
+    def __init__(self, retry_after: int, *, rule: str | None = None) -> None:
         super().__init__()
         self.retry_after = max(1, retry_after)
+        self.rule = rule
 
 
 class Overloaded(AuthgateError):

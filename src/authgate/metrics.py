@@ -46,6 +46,13 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        self.breached_passwords = Counter(
+            "authgate_breached_password_checks",
+            "New passwords asked of AUTHGATE_BREACHED_PASSWORDS_URL, by outcome: breached, "
+            "clean, unavailable (the offline lists decided).",
+            ["outcome"],
+            registry=r,
+        )
         self.throttled = Counter(
             "authgate_throttled", "Requests refused by a throttle, by rule.", ["rule"], registry=r
         )

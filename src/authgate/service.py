@@ -9,7 +9,6 @@ case here and a route or a command, and touches nothing else.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,6 +28,7 @@ from authgate.core.tokens import LEEWAY, AccessClaims, issue_access_token
 from authgate.core.users import normalize_email
 from authgate.errors import (
     EmailNotVerified,
+    FullAuthenticationRequired,
     InvalidCredentials,
     InvalidGrant,
     MfaRequired,
@@ -149,43 +149,75 @@ class Service:
         *,
         password: str | None = None,
         code: str | None = None,
+        recovery_code: str | None = None,
         passkey: Mapping[str, object] | None = None,
     ) -> SignedIn:
-        """Prove again who you are (the password, a code, or a passkey's answer): a new
-        access token of the same session, with a fresh `auth_time` (RFC 9470).
-
-        The answer has no refresh token: the session's own goes on as it was.
+        """Prove again who you are, as fully as a sign-in does (ASVS V7.5.1): the password,
+        with a code or a recovery code too when the account has a second factor, or a
+        passkey's answer that verified the person. The same session goes on with a fresh
+        `auth_time` (RFC 9470), a new access token and a new refresh token: the one it had
+        is spent, as a rotation spends it (ASVS V7.2.4).
 
         Raises:
-            InvalidCredentials: the password or code is wrong.
+            FullAuthenticationRequired: one factor of an account with two; nothing checked.
+            InvalidCredentials: a part is wrong.
             SessionEnded: the session ended meanwhile.
         """
         parts = self.parts
         user = parts.accounts.get(UserId(claims.subject))
-        amr: tuple[str, ...] = ()
-        if password is not None:
-            with contextlib.suppress(InvalidCredentials):
-                parts.passwords.verify(user.password_hash, password)
-                amr = ("pwd",)
-        elif code is not None and parts.factors.check_code(user, code):
-            amr = ("otp",)
-        elif passkey is not None:
-            amr = parts.passkeys.check(user, passkey) or ()
+        methods = parts.factors.methods(user.id)
+        one_factor = password is None or (code is None and recovery_code is None)
+        if methods and passkey is None and one_factor:
+            # Refused before any check: it spends no code and tells nothing of the part sent.
+            raise FullAuthenticationRequired(methods)
+        amr = self._proof(
+            user, password=password, code=code, recovery_code=recovery_code, passkey=passkey
+        )
         if not amr:
             parts.audit.record(
                 AuditEvent("reauthentication_failed", at=parts.clock(), user_id=user.id)
             )
             raise InvalidCredentials
         session_id, now = SessionId(claims.session_id), parts.clock()
+        # `amr` keeps every method this session has proven (a session that began with two
+        # factors keeps `mfa` after a password-only confirmation); `auth_time` is the latest.
+        amr = tuple(dict.fromkeys((*claims.amr, *amr)))
         if not parts.store.reauthenticate_session(session_id, at=now, amr=amr):
             raise SessionEnded("the session has ended", session_id=session_id)
+        refresh_token = parts.sessions.renew(session_id)
         session = parts.store.get_session(session_id)
-        if session is None:
+        if refresh_token is None or session is None:
             raise SessionEnded("the session has ended", session_id=session_id)
         parts.audit.record(
             AuditEvent("reauthenticated", at=now, user_id=user.id, session_id=session_id)
         )
-        return self._signed_in(user.id, user.email, session, "", email_verified=user.email_verified)
+        return self._signed_in(
+            user.id, user.email, session, refresh_token, email_verified=user.email_verified
+        )
+
+    def _proof(
+        self,
+        user: User,
+        *,
+        password: str | None,
+        code: str | None,
+        recovery_code: str | None,
+        passkey: Mapping[str, object] | None,
+    ) -> tuple[str, ...]:
+        """The methods (`amr`) that every part sent proves; () when any part is wrong."""
+        parts = self.parts
+        if passkey is not None:
+            return parts.passkeys.check_alone(user, passkey) or ()
+        if password is None:
+            return ()
+        try:
+            parts.passwords.verify(user.password_hash, password)
+        except InvalidCredentials:
+            return ()  # checked first: a wrong password spends no code
+        if code is None and recovery_code is None:
+            return ("pwd",)
+        second = parts.factors.check_second_factor(user, code=code, recovery_code=recovery_code)
+        return second or ()
 
     def mfa_subject(self, mfa_token: str) -> str:
         """Whose sign-in an mfa_token continues (the throttle's key), or the token itself."""
@@ -508,6 +540,17 @@ class Service:
     def sign_out_everywhere(self, user_id: UserId) -> int:
         """End every session of the user; return how many."""
         return self.parts.sessions.end_all(user_id)
+
+    def sign_out_user(self, user_id: UserId) -> int:
+        """An operator ends every session of a user (`authgate users sign-out`), audited;
+        running servers refuse its access tokens within a second. Returns how many ended."""
+        return self.parts.sessions.end_all(user_id, reason="signed_out_by_operator")
+
+    def end_all_sessions(self) -> int:
+        """An operator ends every live session of every user (`authgate sessions end-all`),
+        audited; running servers refuse their access tokens within a second. Returns how
+        many ended."""
+        return self.parts.sessions.end_everyones(reason="all_sessions_ended")
 
     def end_session(self, user_id: UserId, session_id: SessionId) -> None:
         """End one of the user's own sessions. Raises: UnknownSession."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal, TypeVar, get_args
 from urllib.parse import urlsplit
 
-from authgate.core.keys import ALGORITHMS, SYMMETRIC, Algorithm, check_secret
+from authgate.core.keys import ALGORITHMS, SYMMETRIC, Algorithm, check_secret, sealing_key_id
 from authgate.errors import ConfigurationError
 
 PREFIX = "AUTHGATE_"
@@ -63,15 +63,31 @@ class Settings:
     algorithm: Algorithm = "RS256"
     secret: Secret | None = None
     key_encryption_key: Secret | None = None
+    # Keys that sealed what is stored before a rotation: read only, and only until the next
+    # start has sealed everything anew under key_encryption_key (wiring.py).
+    previous_key_encryption_keys: tuple[Secret, ...] = ()
     access_token_ttl: timedelta = timedelta(seconds=900)
     refresh_token_ttl: timedelta = timedelta(seconds=2_592_000)
     session_idle_timeout: timedelta = timedelta(seconds=604_800)
     refresh_reuse_grace: timedelta = timedelta(seconds=10)
     password_min_length: int = 8
+    # Words a password must not be built from besides the service's own names and the
+    # user's address (ASVS V6.2.11): a brand, a product, a city.
+    password_context_words: tuple[str, ...] = ()
+    # A k-anonymity range API (Have I Been Pwned's protocol) asked about every new password,
+    # on top of the offline lists; unset = offline only (ASVS V6.2.12).
+    breached_passwords_url: str | None = None
+    breached_passwords_timeout: timedelta = timedelta(seconds=2)
+    # At most this many live sessions per account; a new sign-in ends the least recently
+    # used ones beyond it (ASVS V7.1.2). 0 = no limit.
+    max_sessions_per_user: int = 0
     throttle_sign_up: str = "20/hour"
     throttle_sign_in_ip: str = "60/minute"
     throttle_sign_in_account: str = "5/minute"
     throttle_token: str = "120/minute"  # noqa: S105 - a rate, not a secret
+    # Passkey challenges handed out per IP: the signed-out page asks for one on every load
+    # (passkey autofill), so they are not counted against sign-in attempts.
+    throttle_passkey_options: str = "120/minute"
     hashing_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     hashing_queue: int = 64
     revocation_poll_interval: timedelta = timedelta(seconds=1)
@@ -102,6 +118,10 @@ class Settings:
     throttle_mail_ip: str = "30/hour"
     # `required`: an account without a second factor may only set one up (DESIGN §9).
     mfa: Literal["optional", "required"] = "optional"
+    # TOTP steps of 30 seconds accepted either side of the current one. 0: a code lives 30
+    # seconds (ASVS 5.0 V6.5.5); 1 forgives a phone clock a step off, but a code then works
+    # for 90 seconds (RFC 6238 §5.2).
+    totp_drift_steps: int = 0
     mail_max_attempts: int = 8
     mail_retry_delay: timedelta = timedelta(seconds=30)  # doubled after each failure
     # Passkeys (DESIGN §9): the relying-party id credentials are scoped to, and the origins
@@ -120,6 +140,11 @@ class Settings:
         if self.secret is not None:
             # Whatever the algorithm: when set, it also keys the server's own HMAC keys.
             check_secret(self.secret.reveal(), name="AUTHGATE_SECRET")
+        if self.key_encryption_key is not None:
+            # The sealing key comes from it by HKDF, which does not stretch a passphrase
+            # (ASVS V11.4.4): only as much randomness as the secret's makes it unguessable.
+            check_secret(self.key_encryption_key.reveal(), name="AUTHGATE_KEY_ENCRYPTION_KEY")
+        _check_previous_keys(self)
         for name in ("access_token_ttl", "refresh_token_ttl", "session_idle_timeout"):
             if getattr(self, name) <= timedelta(0):
                 raise ConfigurationError(
@@ -134,12 +159,20 @@ class Settings:
             "throttle_sign_in_ip",
             "throttle_sign_in_account",
             "throttle_token",
+            "throttle_passkey_options",
             "throttle_mail_address",
             "throttle_mail_ip",
         ):
             _check_rate(getattr(self, name), f"{PREFIX}{name.upper()}")
         _check_mail(self)
         _check_webauthn(self)
+        _check_passwords(self)
+        if not 0 <= self.totp_drift_steps <= 2:
+            raise ConfigurationError("AUTHGATE_TOTP_DRIFT_STEPS must be 0, 1 or 2")
+        if self.max_sessions_per_user < 0:
+            raise ConfigurationError(
+                "AUTHGATE_MAX_SESSIONS_PER_USER must be 0 (no limit) or a positive number"
+            )
         if self.hashing_workers < 1 or self.hashing_queue < 1:
             raise ConfigurationError(
                 "AUTHGATE_HASHING_WORKERS and AUTHGATE_HASHING_QUEUE must be at least 1"
@@ -215,11 +248,14 @@ class Settings:
             "throttle_sign_in_ip",
             "throttle_sign_in_account",
             "throttle_token",
+            "throttle_passkey_options",
             "throttle_mail_address",
             "throttle_mail_ip",
             "mail_from",
         ):
             take(name, str)
+        take("breached_passwords_url", lambda v: v.rstrip("/") or None)
+        take("password_context_words", _words)
         take("public_url", lambda v: v.rstrip("/") or None)
         take("webauthn_rp_id", lambda v: v or None)
         take("webauthn_origins", _origins)
@@ -235,6 +271,7 @@ class Settings:
         take("log_format", str.lower)
         take("secret", lambda v: Secret(v) if v else None)
         take("key_encryption_key", lambda v: Secret(v) if v else None)
+        take("previous_key_encryption_keys", _secrets)
         take("trusted_proxies", _networks)
         for name in (
             "access_token_ttl",
@@ -249,6 +286,7 @@ class Settings:
             "email_change_link_ttl",
             "revert_link_ttl",
             "mail_retry_delay",
+            "breached_passwords_timeout",
         ):
             take(name, _seconds)
         for name in (
@@ -257,6 +295,8 @@ class Settings:
             "hashing_queue",
             "token_cache_size",
             "mail_max_attempts",
+            "max_sessions_per_user",
+            "totp_drift_steps",
         ):
             take(name, _whole_number)
         return cls(**kwargs)  # type: ignore[arg-type]  # each value was parsed to its field's type
@@ -316,6 +356,68 @@ def _check_mail(settings: Settings) -> None:
     ):
         if getattr(settings, name) <= timedelta(0):
             raise ConfigurationError(f"{PREFIX}{name.upper()} must be a positive number of seconds")
+
+
+def _check_passwords(settings: Settings) -> None:
+    """A range API reached over https (or on this machine), a sane timeout, usable words."""
+    url = settings.breached_passwords_url
+    if url is not None:
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigurationError(
+                "AUTHGATE_BREACHED_PASSWORDS_URL must be an http(s) URL such as "
+                "https://api.pwnedpasswords.com"
+            )
+        if parts.scheme == "http" and parts.hostname not in LOCAL_HOSTS:
+            raise ConfigurationError(
+                "AUTHGATE_BREACHED_PASSWORDS_URL must be https unless it is on localhost"
+            )
+        if parts.query or parts.fragment:
+            raise ConfigurationError(
+                "AUTHGATE_BREACHED_PASSWORDS_URL must not have a query or fragment"
+            )
+    if not timedelta(seconds=1) <= settings.breached_passwords_timeout <= timedelta(seconds=30):
+        raise ConfigurationError("AUTHGATE_BREACHED_PASSWORDS_TIMEOUT must be 1 to 30 seconds")
+    for word in settings.password_context_words:
+        if len(word) < 3:
+            raise ConfigurationError(
+                f"AUTHGATE_PASSWORD_CONTEXT_WORDS: {word!r} is shorter than 3 characters"
+            )
+
+
+def _check_previous_keys(settings: Settings) -> None:
+    """Previous KEKs: only beside a KEK, and told apart from it by id.
+
+    They are not held to the randomness check: they only open what was sealed before, and
+    moving the stored secrets off a weak key onto a random one is what they are for.
+    """
+    name = "AUTHGATE_PREVIOUS_KEY_ENCRYPTION_KEYS"
+    if not settings.previous_key_encryption_keys:
+        return
+    if settings.key_encryption_key is None:
+        raise ConfigurationError(
+            f"{name} needs AUTHGATE_KEY_ENCRYPTION_KEY, the key to seal the stored secrets under"
+        )
+    current = sealing_key_id(settings.key_encryption_key.reveal())
+    for key in settings.previous_key_encryption_keys:
+        # Startup takes a value whose key id is the current key's as sealed under it.
+        if sealing_key_id(key.reveal()) == current:
+            raise ConfigurationError(
+                f"{name} must not hold AUTHGATE_KEY_ENCRYPTION_KEY (nor a key with its key id)"
+            )
+
+
+def _secrets(value: str) -> tuple[Secret, ...]:
+    """Comma-separated secrets; blanks dropped."""
+    return tuple(Secret(part.strip()) for part in value.split(",") if part.strip())
+
+
+def _words(value: str) -> tuple[str, ...]:
+    """Comma-separated words; blanks dropped."""
+    return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
 def _check_webauthn(settings: Settings) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -18,14 +18,15 @@ from sqlalchemy.exc import OperationalError
 
 from authgate.core.account_mail import AccountMail, LinkLifetimes
 from authgate.core.announcements import Announcement
+from authgate.core.breached import RangeApi
 from authgate.core.clock import Clock, utc_now
 from authgate.core.factors import SecondFactors
 from authgate.core.guard import Guard
 from authgate.core.keychain import Keychain, server_key
-from authgate.core.keys import KeyRing, seal
+from authgate.core.keys import KeyRing, reseal, sealed_prefix
 from authgate.core.letters import Templates
 from authgate.core.passkeys import Passkeys
-from authgate.core.passwords import RECOMMENDED, Passwords, Preset
+from authgate.core.passwords import RECOMMENDED, Passwords, Preset, context_words
 from authgate.core.revocations import Revocations
 from authgate.core.sessions import SessionPolicy, Sessions
 from authgate.core.store import AuditEvent, AuditLog, SessionId, UserId
@@ -41,15 +42,23 @@ from authgate.storage.outbox import SqlOutbox
 from authgate.storage.passkeys import SqlPasskeys
 from authgate.storage.schema import schema_state, upgrade
 from authgate.storage.sql import SqlStore
+from authgate.web.logs import key_values
 
 logger = logging.getLogger("authgate")
+audit_logger = logging.getLogger("authgate.audit")
 
 # Revocations committed this long before the last poll are still picked up by the next.
 POLL_OVERLAP = timedelta(seconds=5)
 
 
 class ObservedAudit:
-    """The audit log, whose every event is also shown to `observe` (the metrics)."""
+    """The audit log, whose every event is also shown to `observe` (the metrics) and written
+    as a line on the `authgate.audit` logger, once stored.
+
+    The line lets operators keep the audit trail in a log system of their own, out of reach
+    of whoever controls this database (ASVS V16.4.3). It holds what the row holds: ids, the
+    address and the details, never an e-mail, a password, a token or a code.
+    """
 
     def __init__(self, log: AuditLog, observe: Callable[[AuditEvent], None]) -> None:
         self.log = log
@@ -58,6 +67,27 @@ class ObservedAudit:
     def record(self, event: AuditEvent) -> None:
         self.log.record(event)
         self.observe(event)
+        if audit_logger.isEnabledFor(logging.INFO):
+            log_audit_event(event)
+
+
+def log_audit_event(event: AuditEvent) -> None:
+    """`sign_in at=… user_id=… session_id=… ip=…` and the details, on `authgate.audit`; in
+    JSON, the same as keys (the kind as `event`, the details as an object, `detail`)."""
+    fields = {
+        "at": event.at.astimezone(UTC).isoformat(timespec="milliseconds"),
+        "user_id": event.user_id,
+        "session_id": event.session_id,
+        "ip": event.ip,
+    }
+    known = {name: value for name, value in fields.items() if value is not None}
+    detail = dict(event.detail or {})
+    audit_logger.info(
+        "%s %s",
+        event.kind,
+        key_values({**known, **detail}),
+        extra={"event": event.kind, **known, **({"detail": detail} if detail else {})},
+    )
 
 
 class Parts:
@@ -79,8 +109,8 @@ class Parts:
         try:
             with startup_lock(self.engine):
                 self._check_schema(migrate)
-                if kek is not None and self.store.seal_secrets(lambda clear: seal(clear, kek)):
-                    logger.info("encrypted the keys and secrets that were stored in clear")
+                if kek is not None:
+                    self._seal_stored_secrets(kek)
                 self.keychain = Keychain(
                     self.store,
                     algorithm=settings.algorithm,
@@ -103,7 +133,21 @@ class Parts:
         self.fanout = open_fanout(settings.redis_url, self.store, clock=clock)
         self.metrics = Metrics()
         self.audit = ObservedAudit(self.store, self.metrics.record)
-        self.passwords = Passwords(preset, min_length=settings.password_min_length)
+        self.breach_check = (
+            None
+            if settings.breached_passwords_url is None
+            else RangeApi(
+                settings.breached_passwords_url,
+                timeout=settings.breached_passwords_timeout.total_seconds(),
+                on_check=lambda outcome: self.metrics.breached_passwords.labels(outcome).inc(),
+            )
+        )
+        self.passwords = Passwords(
+            preset,
+            min_length=settings.password_min_length,
+            context_words=service_words(settings),
+            breach_check=self.breach_check,
+        )
         self.accounts = Accounts(self.store, self.passwords, clock=clock, audit=self.audit)
         self.outbox = SqlOutbox(self.store)
         # The server's sender sets this to its wake-up (web/app.py); tools leave it be.
@@ -129,6 +173,7 @@ class Parts:
                 lifetime=settings.refresh_token_ttl,
                 idle_timeout=settings.session_idle_timeout,
                 reuse_grace=settings.refresh_reuse_grace,
+                max_per_user=settings.max_sessions_per_user,
             ),
             revocations=self.revocations,
             clock=clock,
@@ -171,6 +216,7 @@ class Parts:
             audit=self.audit,
             notify=self.account_mail.notify,
             passkeys=self.passkeys,
+            totp_drift_steps=settings.totp_drift_steps,
         )
         self.metrics.watch(self.metrics.revocations, lambda: len(self.revocations))
         self._synced_at = clock() - self.revocations.window
@@ -204,10 +250,13 @@ class Parts:
 
     def catch_up(self) -> None:
         """The periodic poll: what announcements missed, sealed successors past their window,
-        and deleted accounts whose sessions every process has heard of."""
+        expired MFA and passkey challenges, and deleted accounts whose sessions every process
+        has heard of."""
         self.sync_revocations()
         self.refresh_keys()
         self.sessions.forget_successors()
+        self.factors.forget_challenges()
+        self.passkeys.forget_challenges()
         horizon = self.clock() - self.revocations.window - 2 * POLL_OVERLAP
         self.store.purge_deleted_users(deleted_before=horizon)
 
@@ -226,6 +275,8 @@ class Parts:
         close = getattr(self.fanout, "close", None)
         if close is not None:
             close()
+        if self.breach_check is not None:
+            self.breach_check.close()
         self.store.close()
         self.engine.dispose()
 
@@ -239,6 +290,23 @@ class Parts:
             "can sign tokens. Set AUTHGATE_KEY_ENCRYPTION_KEY (`authgate secret` prints one); "
             "the next start encrypts the stored keys"
         ]
+
+    def _seal_stored_secrets(self, kek: str) -> None:
+        """Seal under the current KEK, in the current format, every stored secret that is in
+        clear, in the older Fernet format or under a previous KEK (ASVS V11.2.2).
+
+        It runs under the startup lock, before anything here reads a secret, and in one
+        transaction: after one start, the previous keys can leave the settings.
+        """
+        previous = tuple(key.reveal() for key in self.settings.previous_key_encryption_keys)
+        sealed = self.store.seal_secrets(
+            lambda stored, was_sealed: reseal(
+                stored, sealed=was_sealed, key_encryption_key=kek, previous=previous
+            ),
+            current=sealed_prefix(kek),
+        )
+        if sealed:
+            logger.info("sealed %d stored keys and secrets under the key-encryption key", sealed)
 
     def _check_schema(self, migrate: Literal["if-empty", "never"]) -> None:
         state = schema_state(self.engine)
@@ -267,3 +335,14 @@ def _reason(exc: OperationalError) -> str:
     """The driver's first line, which names the cause (refused, unknown host, bad password)."""
     lines = str(exc.orig).strip().splitlines()
     return lines[0] if lines else type(exc.orig).__name__
+
+
+def service_words(settings: Settings) -> frozenset[str]:
+    """What a password must not be built from, whoever uses it (ASVS V6.2.11).
+
+    authgate's name, the labels of the hosts it answers on (issuer, public URL), the display
+    name it mails from, and the operator's own words.
+    """
+    hosts = [urlsplit(url).hostname or "" for url in (settings.issuer, settings.public_base)]
+    display_name = settings.mail_from.rpartition("<")[0]
+    return context_words("authgate", *hosts, display_name, *settings.password_context_words)

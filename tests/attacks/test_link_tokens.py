@@ -156,6 +156,9 @@ FORGERIES = [
 ]
 
 
+# A forged token is hashed before the store sees it, and the store then finds no row as
+# any missing hash is not found: the other tests of this file cover both databases.
+@pytest.mark.parametrize("backend", ["sqlite"])
 @pytest.mark.parametrize("route", SPENDERS)
 @pytest.mark.parametrize("forge", FORGERIES)
 def test_forged_link_tokens_are_refused(
@@ -167,6 +170,7 @@ def test_forged_link_tokens_are_refused(
     assert_account_unchanged(client)
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # refused by validation, before any store
 @pytest.mark.parametrize("route", SPENDERS)
 @pytest.mark.parametrize("token", [None, 43, ["x"], {"a": 1}, True])
 def test_link_tokens_of_the_wrong_type_are_422(

@@ -1,4 +1,4 @@
-"""Weak HS secrets stop startup; tokens that live longer than the server's are refused.
+"""Weak secrets and key-encryption keys stop startup; tokens that outlive the TTL are refused.
 
 A secret from jwt_tool's list of common secrets passed the old startup check (32 bytes,
 12 distinct values): jwt_tool cracked it, and forged a token that `GET /test` accepted.
@@ -10,8 +10,10 @@ the server never issues one.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import secrets
+import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -165,6 +167,63 @@ def test_any_secret_is_accepted_or_refused_naming_the_variable(secret: str | byt
     refusal = refusal_of(secret)
 
     assert refusal is None or "AUTHGATE_SECRET" in refusal
+
+
+# -- the key-encryption key ------------------------------------------------------
+
+WEAK_KEYS = [
+    *WEAK_SECRETS,
+    pytest.param("swordfish", id="a-word"),
+    pytest.param("kek", id="short"),
+]
+
+
+@pytest.mark.parametrize("key", WEAK_KEYS)
+def test_the_key_encryption_key_must_be_random(key: str) -> None:
+    """HKDF makes the sealing key from it without stretching (ASVS V11.4.4): a guessable
+    key-encryption key would open every sealed private key, so it must be as random as the
+    secret, and a weaker one stops startup without the refusal repeating it."""
+    with pytest.raises(ConfigurationError, match="AUTHGATE_KEY_ENCRYPTION_KEY") as refused:
+        start(key_encryption_key=key)
+
+    assert "`authgate secret` prints" in str(refused.value)
+    assert key not in str(refused.value)
+
+
+def test_a_weak_key_encryption_key_stops_the_command_without_printing_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AUTHGATE_DATABASE_URL", f"sqlite:///{tmp_path / 'authgate.db'}")
+    monkeypatch.setenv("AUTHGATE_KEY_ENCRYPTION_KEY", REVIEWED_SECRET)
+
+    assert main(["keys", "list"]) == 2
+    printed = capsys.readouterr()
+    assert "AUTHGATE_KEY_ENCRYPTION_KEY" in printed.err
+    assert REVIEWED_SECRET not in printed.out + printed.err
+    assert not (tmp_path / "authgate.db").exists()
+
+
+def test_a_key_encryption_key_from_authgate_secret_starts_and_seals_what_is_stored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["secret"]) == 0
+    database = tmp_path / "authgate.db"
+    settings = start(
+        database_url=f"sqlite:///{database}", key_encryption_key=capsys.readouterr().out.strip()
+    )
+
+    with TestClient(create_app(settings, preset=FAST_FOR_TESTS)) as client:
+        ready = client.get("/ready")
+
+    assert ready.status_code == 200
+    assert ready.json()["warnings"] == []
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        stored = db.execute(
+            "SELECT sealed FROM signing_keys UNION ALL SELECT sealed FROM server_secrets"
+        ).fetchall()
+    assert stored
+    assert all(sealed for (sealed,) in stored)
 
 
 # -- tokens that live too long ---------------------------------------------------

@@ -19,7 +19,7 @@ from helpers import THROTTLES
 from servers import Server, static_page
 from services import REQUIRE_ENV
 
-from . import ACCESS_TOKEN_TTL
+from . import ACCESS_TOKEN_TTL, Watch
 
 try:
     from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
@@ -83,7 +83,17 @@ def context(chromium: Browser, server: Server) -> Iterator[BrowserContext]:
 
 
 @pytest.fixture
-def page(context: BrowserContext) -> Page:
+def watch(context: BrowserContext) -> Iterator[Watch]:
+    """The context's pages, watched: a CSP or Trusted Types complaint or an uncaught error
+    on any of them fails the test."""
+    watched = Watch(context)
+    yield watched
+    assert watched.problems == []
+
+
+@pytest.fixture
+def page(context: BrowserContext, watch: Watch) -> Page:
+    """The account page, under the watch."""
     page = context.new_page()
     page.goto("/")
     return page

@@ -25,16 +25,15 @@ from servers import Server
 from services import free_port
 from smtp import Mailbox, links_in
 
+from . import Watch
+
 with contextlib.suppress(ImportError):  # without playwright, `chromium` skips (or fails)
     from playwright.sync_api import (
         Browser,
         BrowserContext,
-        ConsoleMessage,
         Locator,
         Page,
-        Request,
         Response,
-        WebError,
         expect,
     )
 
@@ -49,39 +48,6 @@ CONFIRM_CHANGE = "Confirm your new e-mail address"
 CHANGE_REQUESTED = "asked to change its e-mail address"
 ADDRESS_CHANGED = "e-mail address of your"
 DELETED = "account was deleted"
-
-# Runs in every page before its own scripts: a violation (Trusted Types ones included)
-# becomes a console error, which the Watch below collects from every page of the context.
-REPORT_VIOLATIONS = """
-document.addEventListener("securitypolicyviolation", (event) => {
-  console.error(`CSP violation: ${event.violatedDirective} ${event.blockedURI}`);
-});
-"""
-# What Chromium itself logs for a refused load, inline code or string-to-code sink.
-COMPLAINTS = ("CSP violation", "Content Security Policy", "Trusted Type", "TrustedHTML")
-
-
-class Watch:
-    """Every CSP or Trusted Types complaint and every uncaught error of a context's pages,
-    and every request they made."""
-
-    def __init__(self, context: BrowserContext) -> None:
-        self.problems: list[str] = []
-        self.requests: list[tuple[str, str]] = []
-        context.add_init_script(REPORT_VIOLATIONS)
-        context.on("console", self._console)
-        context.on("weberror", self._error)
-        context.on("request", self._request)
-
-    def _console(self, message: ConsoleMessage) -> None:
-        if any(complaint in message.text for complaint in COMPLAINTS):
-            self.problems.append(message.text)
-
-    def _error(self, error: WebError) -> None:
-        self.problems.append(f"uncaught: {error.error}")
-
-    def _request(self, request: Request) -> None:
-        self.requests.append((request.method, urlsplit(request.url).path))
 
 
 @contextlib.contextmanager
@@ -126,20 +92,6 @@ def strict_server(
     settings = {"AUTHGATE_REQUIRE_VERIFIED_EMAIL": "true", "AUTHGATE_REAUTH_MAX_AGE": "1"}
     with serving(folder, inbox, **settings) as running:
         yield running
-
-
-@pytest.fixture
-def watch(context: BrowserContext) -> Iterator[Watch]:
-    watched = Watch(context)
-    yield watched
-    assert watched.problems == []
-
-
-@pytest.fixture
-def page(context: BrowserContext, watch: Watch) -> Page:
-    page = context.new_page()
-    page.goto("/")
-    return page
 
 
 @pytest.fixture

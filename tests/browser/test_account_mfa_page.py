@@ -19,10 +19,10 @@ from pathlib import Path
 import pyotp
 import pytest
 
-from helpers import PASSWORD, THROTTLES
+from helpers import PASSWORD, THROTTLES, fresh_totp_step
 from servers import Server
 
-from .test_account_mail_page import Watch
+from . import Watch
 
 with contextlib.suppress(ImportError):  # without playwright, `chromium` skips (or fails)
     from playwright.sync_api import Browser, BrowserContext, Page, Response, Route, expect
@@ -34,23 +34,17 @@ SVG = "http://www.w3.org/2000/svg"
 
 
 class Authenticator:
-    """An authenticator app holding one key: a code of a step never used before, within
-    the server's one step of drift (the server accepts each step's code once)."""
+    """An authenticator app holding one key: the current step's code, with seconds left to
+    type it, of a step never used before (the server accepts only the current step's code,
+    and each step's once), waiting for the next step when need be."""
 
     def __init__(self, secret: str) -> None:
         self.totp = pyotp.TOTP(secret)
         self.last_step = -1
 
     def code(self) -> str:
-        while True:
-            now = time.time()
-            current = int(now) // STEP
-            step = max(current, self.last_step + 1)
-            if step <= current + 1:
-                break
-            time.sleep(STEP - now % STEP + 0.1)  # both steps in reach are used: the next
-        self.last_step = step
-        return self.totp.at(step * STEP)
+        self.last_step = fresh_totp_step(after=self.last_step)
+        return self.totp.at(self.last_step * STEP)
 
     def wrong_code(self) -> str:
         return self.totp.at(time.time() - 10 * STEP)
@@ -76,20 +70,6 @@ def stale_server(tmp_path_factory: pytest.TempPathFactory, chromium: Browser) ->
 
 
 @pytest.fixture
-def watch(context: BrowserContext) -> Iterator[Watch]:
-    watched = Watch(context)
-    yield watched
-    assert watched.problems == []
-
-
-@pytest.fixture
-def page(context: BrowserContext, watch: Watch) -> Page:
-    page = context.new_page()
-    page.goto("/")
-    return page
-
-
-@pytest.fixture
 def stale_page(chromium: Browser, stale_server: Server) -> Iterator[Page]:
     context = chromium.new_context(base_url=stale_server.url)
     context.set_default_timeout(15_000)
@@ -107,6 +87,12 @@ def fresh_address() -> str:
 
 def path_of(response: Response) -> str:
     return "/" + response.url.split("/", 3)[3].split("?")[0]
+
+
+def refresh_tokens(page: Page) -> set[str]:
+    """The refresh tokens the browser holds (one cookie for /token, one for the sign-in
+    routes, the same token in both)."""
+    return {c["value"] for c in page.context.cookies() if c["name"] == "authgate_refresh"}
 
 
 # -- the page, as a person uses it ---------------------------------------------------------
@@ -236,8 +222,9 @@ def test_sign_in_asks_for_a_code_or_a_recovery_code_after_the_password(
         "That code is not right. Type the one the app shows now."
     )
     expect(step).to_be_visible()
+    code = app.code()  # may wait for a fresh step: outside the wait for the answer
     with page.expect_response(lambda r: path_of(r) == "/sign-in/mfa") as finished:
-        second_step(page, code=app.code())
+        second_step(page, code=code)
     assert finished.value.status == 200
     assert finished.value.url.endswith("/sign-in/mfa?transport=cookie")
     expect(page.locator("#me-email")).to_have_text(email)
@@ -316,20 +303,23 @@ def test_the_page_draws_only_the_drawing_of_a_hostile_qr_code(page: Page) -> Non
 def test_a_stale_sign_in_is_confirmed_in_place_then_the_change_goes_on(
     stale_page: Page,
 ) -> None:
+    """The dialog asks as fully as a sign-in (ASVS V7.5.1): the password alone while the
+    account has no second factor, then the password and a code (or a recovery code)
+    together; each confirmation hands the browser a new refresh token (ASVS V7.2.4)."""
     page, email = stale_page, fresh_address()
     answers: list[tuple[str, int]] = []
     page.on("response", lambda r: answers.append((f"{r.request.method} {path_of(r)}", r.status)))
     sign_up_and_in(page, email)
     page.wait_for_timeout(STALE)
     dialog = page.locator("#reauth")
+    refresh_before = refresh_tokens(page)
 
     answers.clear()
     page.get_by_role("button", name="Set up an authenticator app").click()
     expect(dialog).to_be_visible()
     expect(dialog.get_by_label("Your password")).to_be_focused()
-    expect(
-        dialog.get_by_role("button", name="Use a code from your authenticator app")
-    ).to_be_hidden()
+    expect(dialog.get_by_label("Code from your authenticator app")).to_be_hidden()
+    expect(dialog.get_by_role("button", name="Use a recovery code instead")).to_be_hidden()
     dialog.get_by_label("Your password").fill("not the password")
     dialog.get_by_role("button", name="Continue").click()
     expect(page.locator("#reauth-error")).to_have_text("That password is not right.")
@@ -343,11 +333,19 @@ def test_a_stale_sign_in_is_confirmed_in_place_then_the_change_goes_on(
         ("POST /reauthenticate", 200),
         ("POST /mfa/totp", 200),  # the same request, once more
     ]
+    renewed = refresh_tokens(page)
+    assert len(renewed) == 1
+    assert not renewed & refresh_before
 
     page.wait_for_timeout(STALE)
     page.get_by_role("button", name="New recovery codes").click()
-    dialog.get_by_role("button", name="Use a code from your authenticator app instead").click()
-    expect(dialog.get_by_label("Code from your authenticator app")).to_be_focused()
+    expect(dialog.get_by_label("Your password")).to_be_focused()
+    expect(dialog.get_by_label("Code from your authenticator app")).to_be_visible()
+    dialog.get_by_label("Your password").fill(PASSWORD)
+    dialog.get_by_label("Code from your authenticator app").fill(app.wrong_code())
+    dialog.get_by_role("button", name="Continue").click()
+    expect(page.locator("#reauth-error")).to_have_text("That password or code is not right.")
+    dialog.get_by_label("Your password").fill(PASSWORD)
     dialog.get_by_label("Code from your authenticator app").fill(app.code())
     dialog.get_by_role("button", name="Continue").click()
     new_codes = shown_recovery_codes(page)
@@ -370,6 +368,9 @@ def test_a_stale_sign_in_is_confirmed_in_place_then_the_change_goes_on(
 
     page.get_by_role("button", name="Remove the authenticator app").click()
     dialog.get_by_label("Your password").fill(PASSWORD)
+    dialog.get_by_role("button", name="Use a recovery code instead").click()
+    expect(dialog.get_by_label("Recovery code")).to_be_focused()
+    dialog.get_by_label("Recovery code").fill(new_codes[0])
     dialog.get_by_role("button", name="Continue").click()
     expect(page.locator("#status")).to_have_text(
         "The authenticator app is removed: a sign-in needs only your password now."

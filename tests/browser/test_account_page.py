@@ -77,6 +77,15 @@ def wait_for_a_refresh(page: Page) -> None:
 
 
 @pytest.fixture
+def page(context: BrowserContext) -> Page:
+    """The account page, not under conftest's watch: tests here provoke the policy's and
+    Trusted Types' refusals on purpose."""
+    page = context.new_page()
+    page.goto("/")
+    return page
+
+
+@pytest.fixture
 def email() -> str:
     return f"{uuid.uuid4().hex[:12]}@example.com"
 

@@ -79,13 +79,17 @@ AUTHENTICATOR = {
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, chromium: Browser) -> Iterator[Server]:
-    """authgate whose public URL is http://localhost:PORT: the RP id is `localhost`."""
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, chromium: Browser
+) -> Iterator[Server]:
+    """authgate whose public URL is http://localhost:PORT: the RP id is `localhost`. A test
+    may parametrize it indirectly with more settings (another server then)."""
     port = free_port()
     settings = {
         "AUTHGATE_COOKIE_SECURE": "false",
         "AUTHGATE_PUBLIC_URL": f"http://localhost:{port}",
         **THROTTLES,
+        **getattr(request, "param", {}),
     }
     with Server(tmp_path_factory.mktemp("passkeys"), settings, port=port) as running:
         yield running
@@ -412,6 +416,33 @@ def test_the_account_page_adds_a_passkey_and_signs_in_with_it(
     page.locator("#passkey-list").get_by_role("button", name="Remove").click()
     expect(page.locator("#status")).to_have_text("The passkey is removed.")
     expect(page.locator("#passkey-list li")).to_have_count(0)
+
+
+@pytest.mark.parametrize("server", [{"AUTHGATE_REAUTH_MAX_AGE": "3"}], indirect=True)
+def test_the_account_page_confirms_a_stale_sign_in_with_the_passkey_alone(
+    page: Page, authenticator: Authenticator, problems: list[str]
+) -> None:
+    """ASVS V7.5.1: an account with a passkey and no authenticator app confirms who it is
+    with the passkey, which verifies the person; the password alone would not do."""
+    page.goto("/")
+    email = f"page{next(_accounts)}@example.com"
+    sign_up_and_in_on_the_page(page, email)
+    page.get_by_label("Name for the new passkey").fill("Laptop")
+    page.get_by_role("button", name="Add a passkey").click()
+    expect(page.locator("#passkey-list li")).to_have_count(1)
+    page.wait_for_timeout(4_500)  # past AUTHGATE_REAUTH_MAX_AGE
+
+    page.locator("#passkey-list").get_by_role("button", name="Remove").click()
+    dialog = page.locator("#reauth")
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_label("Your password")).to_be_hidden()
+    expect(dialog.get_by_role("button", name="Use your passkey")).to_be_focused()
+    with page.expect_response(lambda r: r.url.endswith("/reauthenticate")) as confirmed:
+        dialog.get_by_role("button", name="Use your passkey").click()
+    assert confirmed.value.status == 200
+    expect(page.locator("#status")).to_have_text("The passkey is removed.")
+    expect(page.locator("#passkey-list li")).to_have_count(0)
+    expect(page.locator("#me-email")).to_have_text(email)
 
 
 def test_the_account_page_says_so_when_no_passkey_signs_in(

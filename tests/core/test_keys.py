@@ -26,6 +26,7 @@ from authgate.core.keys import (
 )
 from authgate.core.tokens import AccessClaims, issue_access_token, read_access_token
 from authgate.errors import ConfigurationError, UntrustedToken
+from helpers import KEY_ENCRYPTION_KEY
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 ASYMMETRIC = ["RS256", "PS256", "ES256", "EdDSA"]
@@ -167,20 +168,20 @@ def test_secret_key_refuses_an_asymmetric_algorithm() -> None:
 
 
 def test_sealed_data_unseals_with_the_same_key_encryption_key() -> None:
-    sealed = seal(b"private key material", "key encryption key")
+    sealed = seal(b"private key material", KEY_ENCRYPTION_KEY)
 
-    assert unseal(sealed, "key encryption key") == b"private key material"
+    assert unseal(sealed, KEY_ENCRYPTION_KEY) == b"private key material"
 
 
 def test_sealed_data_does_not_contain_the_plaintext() -> None:
-    assert b"private key material" not in seal(b"private key material", "kek")
+    assert b"private key material" not in seal(b"private key material", KEY_ENCRYPTION_KEY)
 
 
 def test_unseal_with_another_key_encryption_key_is_a_configuration_error() -> None:
-    sealed = seal(b"private key material", "the right key")
+    sealed = seal(b"private key material", KEY_ENCRYPTION_KEY)
 
     with pytest.raises(ConfigurationError):
-        unseal(sealed, "the wrong key")
+        unseal(sealed, secrets.token_urlsafe(32))
 
 
 @pytest.mark.parametrize("alg", ASYMMETRIC)

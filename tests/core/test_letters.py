@@ -10,6 +10,7 @@ from jinja2.exceptions import SecurityError
 
 from authgate.core.letters import KINDS, Letter, Templates, message_id, pack, unpack
 from authgate.errors import ConfigurationError
+from helpers import KEY_ENCRYPTION_KEY
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 CONTEXT = {
@@ -80,10 +81,10 @@ def test_a_text_template_without_a_subject_line_is_refused(tmp_path: Path) -> No
 
 def test_a_sealed_envelope_hides_its_body_and_opens_with_the_key() -> None:
     letter = Letter("reset_password", "ada@example.com", "Reset", "token=SECRET", "<p>SECRET</p>")
-    envelope = pack(letter, now=NOW, key_encryption_key="k" * 43)
+    envelope = pack(letter, now=NOW, key_encryption_key=KEY_ENCRYPTION_KEY)
     assert envelope.body is not None
     assert b"SECRET" not in envelope.body
-    assert unpack(envelope, key_encryption_key="k" * 43) == letter
+    assert unpack(envelope, key_encryption_key=KEY_ENCRYPTION_KEY) == letter
     with pytest.raises(ConfigurationError):
         unpack(envelope, key_encryption_key=None)
 

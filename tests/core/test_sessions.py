@@ -322,3 +322,57 @@ def test_malformed_refresh_token_is_a_session_ended(service: Service, refresh_to
 def test_well_formed_but_unknown_refresh_token_is_a_session_ended(service: Service) -> None:
     with pytest.raises(SessionEnded):
         service.parts.sessions.rotate("A" * 43)
+
+
+# -- renewal: a new refresh token for a session that proved again who it is (V7.2.4) ----
+
+
+def test_renewal_gives_a_new_token_of_the_same_session(service: Service) -> None:
+    first = signed_in(service)
+
+    renewed = service.parts.sessions.renew(first.session.id)
+
+    assert renewed is not None
+    assert renewed != first.refresh_token
+    record, _ = service.parts.sessions.rotate(renewed)
+    assert (record.session.id, record.session.expires_at) == (
+        first.session.id,
+        first.session.expires_at,
+    )
+
+
+@pytest.mark.parametrize("seconds_later", [0, GRACE + 1])
+def test_the_renewed_token_is_reuse_inside_the_grace_window_and_after(
+    service: Service, clock: FrozenClock, seconds_later: int
+) -> None:
+    """No retry can get its successor: it was never presented, so none was sealed for it."""
+    first = signed_in(service)
+    renewed = service.parts.sessions.renew(first.session.id)
+    clock.advance(seconds_later)
+
+    with pytest.raises(RefreshTokenReused):
+        service.parts.sessions.rotate(first.refresh_token)
+    assert renewed is not None
+    with pytest.raises(SessionEnded):
+        service.parts.sessions.rotate(renewed)
+
+
+def test_renewal_after_a_rotation_replaces_the_successor(
+    service: Service, clock: FrozenClock
+) -> None:
+    """A retry of the rotated token inside its window finds its successor spent: reuse."""
+    first = signed_in(service)
+    _, successor = service.parts.sessions.rotate(first.refresh_token)
+
+    renewed = service.parts.sessions.renew(first.session.id)
+
+    assert renewed not in (None, successor)
+    with pytest.raises(RefreshTokenReused):
+        service.parts.sessions.rotate(first.refresh_token)
+
+
+def test_an_ended_session_is_not_renewed(service: Service) -> None:
+    first = signed_in(service)
+    service.sign_out(first.session.id)
+
+    assert service.parts.sessions.renew(first.session.id) is None

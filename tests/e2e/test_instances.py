@@ -118,6 +118,43 @@ def test_a_user_disabled_from_the_command_line_is_refused_by_both_instances(
     assert seconds_until_refused(b, tokens["access_token"]) < 1.0
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        pytest.param(("users", "sign-out", "ada@example.com"), id="users-sign-out"),
+        pytest.param(("sessions", "end-all", "--yes"), id="sessions-end-all"),
+    ],
+)
+def test_sessions_ended_from_the_command_line_are_refused_by_both_instances(
+    pair: tuple[Server, Server], command: tuple[str, ...]
+) -> None:
+    a, b = pair
+    tokens = sign_up_and_in(b, "ada@example.com")
+    assert guarded(a, tokens["access_token"]) == 200
+
+    done = a.command(*command)
+
+    assert "ended 1 session(s)" in done.stdout
+    assert seconds_until_refused(a, tokens["access_token"]) < 1.0
+    assert seconds_until_refused(b, tokens["access_token"]) < 1.0
+
+
+def test_a_session_ended_by_the_session_limit_is_refused_by_the_other_instance_within_a_second(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    pair = instances(tmp_path, request, redis=None, AUTHGATE_MAX_SESSIONS_PER_USER="1")
+    a, b = next(pair)
+    try:
+        first = sign_up_and_in(a, "ada@example.com")
+        assert guarded(b, first["access_token"]) == 200
+
+        assert sign_in(a, "ada@example.com").status_code == 200
+
+        assert seconds_until_refused(b, first["access_token"]) < 1.0
+    finally:
+        pair.close()
+
+
 def test_failed_sign_ins_spread_over_both_instances_trigger_the_account_throttle(
     redis_pair: tuple[Server, Server],
 ) -> None:

@@ -41,7 +41,7 @@ def start_session(store: SqlStore, user: User, session_id: str = "session-1") ->
         expires_at=NOW + timedelta(days=30),
     )
     token_hash = hash_refresh_token(new_refresh_token())
-    assert store.start_session(session, token_hash, password_hash=user.password_hash)
+    assert store.start_session(session, token_hash, password_hash=user.password_hash) == []
     return token_hash
 
 
@@ -132,6 +132,23 @@ def test_exactly_one_of_twenty_concurrent_rotations_succeeds(store: SqlStore, us
         results = list(pool.map(lambda s: rotate(store, token_hash, s), successors))
 
     assert sorted(results) == [False] * 19 + [True]
+
+
+def test_the_current_refresh_token_is_the_sessions_unused_one(store: SqlStore, user: User) -> None:
+    token_hash = start_session(store, user)
+    assert store.current_refresh_token(SessionId("session-1")) == token_hash
+    successor = successor_hash()
+
+    rotate(store, token_hash, successor)
+
+    assert store.current_refresh_token(SessionId("session-1")) == successor
+
+
+def test_an_ended_session_has_no_current_refresh_token(store: SqlStore, user: User) -> None:
+    start_session(store, user)
+    store.end_session(SessionId("session-1"), now=NOW, reason="signed_out")
+
+    assert store.current_refresh_token(SessionId("session-1")) is None
 
 
 def test_ending_a_session_twice_reports_it_was_already_ended(store: SqlStore, user: User) -> None:
@@ -236,7 +253,7 @@ def test_a_session_starts_for_an_enabled_user_with_the_hash_that_was_checked(
 ) -> None:
     started = store.start_session(new_session(user), successor_hash(), password_hash="$argon2id$x")
 
-    assert started is True
+    assert started == []  # started, and no other session ended
     assert store.get_session(SessionId("session-2")) is not None
 
 
@@ -248,7 +265,7 @@ def test_no_session_starts_for_a_user_disabled_since_it_was_read(
 
     started = store.start_session(new_session(user), token_hash, password_hash="$argon2id$x")
 
-    assert started is False
+    assert started is None
     assert store.get_session(SessionId("session-2")) is None
     assert store.find_refresh_token(token_hash) is None
 
@@ -260,7 +277,7 @@ def test_no_session_starts_once_the_password_changed_since_it_was_checked(
 
     started = store.start_session(new_session(user), successor_hash(), password_hash="$argon2id$x")
 
-    assert started is False
+    assert started is None
     assert store.get_session(SessionId("session-2")) is None
 
 

@@ -36,15 +36,27 @@ MakeBrowser = Callable[..., TestClient]
 
 
 def set_cookies(response: httpx2.Response) -> dict[str, dict[str, str]]:
-    """Each Set-Cookie of a response: name -> {"value": ..., attribute (lower case): value}."""
+    """Each Set-Cookie of a response: name -> {"value": ..., attribute (lower case): value}.
+
+    The refresh-token cookie comes twice, for /token and for the sign-in routes: the second
+    is under "<name> at <path>".
+    """
     found: dict[str, dict[str, str]] = {}
     for header in response.headers.get_list("set-cookie"):
         pair, *attributes = (part.strip() for part in header.split(";"))
         name, _, value = pair.partition("=")
-        found[name] = {"value": value}
+        cookie = {"value": value}
         for attribute in attributes:
             key, _, setting = attribute.partition("=")
-            found[name][key.lower()] = setting.lower()
+            cookie[key.lower()] = setting.lower()
+        found[f"{name} at {cookie['path']}" if name in found else name] = cookie
+    return found
+
+
+def refresh_cookie(browser: TestClient) -> str:
+    """The refresh token a browser sends to /token (the sign-in routes get the same one)."""
+    found = browser.cookies.get(REFRESH, path="/token")
+    assert found is not None
     return found
 
 
@@ -139,6 +151,17 @@ def test_sign_in_in_cookie_transport_answers_without_tokens(make_browser: MakeBr
             id="refresh",
         ),
         pytest.param(
+            f"{REFRESH} at /sign-in",
+            {
+                "httponly": "",
+                "secure": "",
+                "samesite": "strict",
+                "path": "/sign-in",
+                "max-age": "2592000",
+            },
+            id="refresh-for-the-sign-in-routes",
+        ),
+        pytest.param(
             CSRF,
             {"secure": "", "samesite": "lax", "path": "/", "max-age": "2592000"},
             id="csrf-readable-by-script",
@@ -157,8 +180,9 @@ def test_the_cookies_hold_the_tokens_the_body_would_have(browser: TestClient) ->
     claims = jwt_claims(browser.cookies[ACCESS])
 
     assert claims["email"] == EMAIL
-    assert len(browser.cookies[REFRESH]) == 43
-    assert browser.cookies[CSRF] not in {browser.cookies[ACCESS], browser.cookies[REFRESH]}
+    assert len(refresh_cookie(browser)) == 43
+    assert browser.cookies.get(REFRESH, path="/sign-in") == refresh_cookie(browser)
+    assert browser.cookies[CSRF] not in {browser.cookies[ACCESS], refresh_cookie(browser)}
 
 
 def test_same_site_strict_is_configurable_for_the_access_and_csrf_cookies(
@@ -171,6 +195,7 @@ def test_same_site_strict_is_configurable_for_the_access_and_csrf_cookies(
     assert {name: cookie["samesite"] for name, cookie in cookies.items()} == {
         ACCESS: "strict",
         REFRESH: "strict",
+        f"{REFRESH} at /sign-in": "strict",
         CSRF: "strict",
     }
 
@@ -183,7 +208,12 @@ def test_without_secure_the_cookies_have_plain_names_and_no_secure_attribute(
         cookies = set_cookies(sign_in_by_cookie(local))
         me = local.get("/me")
 
-    assert set(cookies) == {"authgate_access", "authgate_refresh", "authgate_csrf"}
+    assert set(cookies) == {
+        "authgate_access",
+        "authgate_refresh",
+        "authgate_refresh at /sign-in",
+        "authgate_csrf",
+    }
     assert not any("secure" in cookie for cookie in cookies.values())
     assert me.status_code == 200
 
@@ -272,7 +302,8 @@ def test_refresh_by_cookie_answers_without_tokens(browser: TestClient) -> None:
 
 
 def test_refresh_by_cookie_rotates_and_sets_new_token_cookies(browser: TestClient) -> None:
-    before = {name: browser.cookies[name] for name in (ACCESS, REFRESH, CSRF)}
+    before = {ACCESS: browser.cookies[ACCESS], REFRESH: refresh_cookie(browser)}
+    before[CSRF] = browser.cookies[CSRF]
 
     response = browser.post("/token", headers=csrf_header(browser))
 
@@ -280,6 +311,7 @@ def test_refresh_by_cookie_rotates_and_sets_new_token_cookies(browser: TestClien
     assert cookies[ACCESS]["value"] != before[ACCESS]
     assert cookies[REFRESH]["value"] != before[REFRESH]
     assert cookies[REFRESH]["path"] == "/token"
+    assert cookies[f"{REFRESH} at /sign-in"]["value"] == cookies[REFRESH]["value"]
     # Bound to the session, not to a token: the page's copy stays valid across refreshes.
     assert cookies[CSRF]["value"] == before[CSRF]
 
@@ -301,7 +333,7 @@ def test_refresh_by_cookie_twice_in_a_row_works(browser: TestClient) -> None:
 def test_refresh_by_cookie_detects_reuse_and_ends_the_session(
     browser: TestClient, stranger: TestClient, clock: FrozenClock
 ) -> None:
-    stolen = browser.cookies[REFRESH]
+    stolen = refresh_cookie(browser)
     browser.post("/token", headers=csrf_header(browser))
     clock.advance(11)  # past the 10-second grace window
 
@@ -363,13 +395,15 @@ def test_sign_out_by_cookie_answers_204_and_clears_every_cookie(browser: TestCli
     assert {name: (c["max-age"], c["path"]) for name, c in cleared.items()} == {
         ACCESS: ("0", "/"),
         REFRESH: ("0", "/token"),
+        f"{REFRESH} at /sign-in": ("0", "/sign-in"),
         CSRF: ("0", "/"),
     }
     assert dict(browser.cookies) == {}
 
 
 def test_sign_out_by_cookie_ends_the_session(browser: TestClient, stranger: TestClient) -> None:
-    kept = {name: browser.cookies[name] for name in (ACCESS, REFRESH, CSRF)}
+    kept = {ACCESS: browser.cookies[ACCESS], REFRESH: refresh_cookie(browser)}
+    kept[CSRF] = browser.cookies[CSRF]
     browser.post("/sign-out", headers=csrf_header(browser))
     replayed = {"Cookie": cookie_header(**kept), "X-CSRF-Token": kept[CSRF]}
 
@@ -382,6 +416,94 @@ def test_sign_out_without_any_credential_is_still_a_401(make_browser: MakeBrowse
 
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+# -- a new session token on re-authentication and on signing in again (ASVS V7.2.4) ----
+
+
+def browser_tokens(browser: TestClient) -> dict[str, str]:
+    """The access, refresh and CSRF tokens a browser holds now."""
+    return {
+        ACCESS: browser.cookies[ACCESS],
+        REFRESH: refresh_cookie(browser),
+        CSRF: browser.cookies[CSRF],
+    }
+
+
+def test_re_authentication_by_cookie_sets_new_cookies_as_a_refresh_does(
+    browser: TestClient,
+) -> None:
+    old = browser_tokens(browser)
+
+    response = browser.post(
+        "/reauthenticate", headers=csrf_header(browser), json={"password": PASSWORD}
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {"expires_in": 900}
+    cookies = set_cookies(response)
+    assert cookies[REFRESH]["value"] != old[REFRESH]
+    assert cookies[ACCESS]["value"] != old[ACCESS]
+    assert jwt_claims(cookies[ACCESS]["value"])["sid"] == jwt_claims(old[ACCESS])["sid"]
+    assert cookies[CSRF]["value"] == old[CSRF]  # bound to the session, which goes on
+    refreshed = set_cookies(browser.post("/token", headers=csrf_header(browser)))
+    attributes = {name: {k: v for k, v in c.items() if k != "value"} for name, c in cookies.items()}
+    assert attributes == {
+        name: {k: v for k, v in c.items() if k != "value"} for name, c in refreshed.items()
+    }
+
+
+def test_re_authentication_by_cookie_spends_the_old_refresh_token(
+    browser: TestClient, stranger: TestClient
+) -> None:
+    old = browser_tokens(browser)
+    browser.post("/reauthenticate", headers=csrf_header(browser), json={"password": PASSWORD})
+
+    assert browser.post("/token", headers=csrf_header(browser)).status_code == 200
+    replayed = stranger.post(
+        "/token",
+        headers={
+            "Cookie": cookie_header(**{REFRESH: old[REFRESH], CSRF: old[CSRF]}),
+            **csrf_header(browser),
+        },
+    )
+    assert replayed.status_code == 401
+    assert replayed.json()["error"] == "invalid_grant"
+
+
+def test_signing_in_again_ends_the_session_the_browsers_cookies_held(
+    browser: TestClient, stranger: TestClient, app: FastAPI
+) -> None:
+    """The new session replaces it: its tokens stop at once, and the audit log says it was
+    signed out."""
+    old = browser_tokens(browser)
+
+    again = browser.post("/sign-in?transport=cookie", json={"email": EMAIL, "password": PASSWORD})
+
+    assert again.status_code == 200
+    replayed = {"Cookie": cookie_header(**old), "X-CSRF-Token": old[CSRF]}
+    assert stranger.post("/token", headers=replayed).status_code == 401
+    assert stranger.get("/me", headers=replayed).status_code == 401
+    assert jwt_claims(browser.cookies[ACCESS])["sid"] != jwt_claims(old[ACCESS])["sid"]
+    assert browser.post("/token", headers=csrf_header(browser)).status_code == 200
+    events, _ = app.state.service.audit_events(limit=10)
+    ended = [e.kind for e in events if e.session_id == jwt_claims(old[ACCESS])["sid"]]
+    assert ended[0] == "signed_out"
+
+
+@pytest.mark.parametrize(
+    ("query", "password"),
+    [
+        pytest.param("?transport=cookie", "not the password!", id="refused-sign-in"),
+        pytest.param("", PASSWORD, id="sign-in-in-body-transport"),
+    ],
+)
+def test_a_sign_in_that_sets_no_cookies_leaves_the_browsers_session_alone(
+    browser: TestClient, query: str, password: str
+) -> None:
+    browser.post(f"/sign-in{query}", json={"email": EMAIL, "password": password})
+
+    assert browser.post("/token", headers=csrf_header(browser)).status_code == 200
 
 
 # -- CSRF -------------------------------------------------------------------------
@@ -397,13 +519,13 @@ def _wrong_token(victim: TestClient, other: TestClient) -> dict[str, str]:
 
 def _header_without_cookie(victim: TestClient, other: TestClient) -> dict[str, str]:
     """The right value in the header, but no CSRF cookie beside the session's cookies."""
-    cookies = cookie_header(**{ACCESS: victim.cookies[ACCESS], REFRESH: victim.cookies[REFRESH]})
+    cookies = cookie_header(**{ACCESS: victim.cookies[ACCESS], REFRESH: refresh_cookie(victim)})
     return {"Cookie": cookies, **csrf_header(victim)}
 
 
 def _token_of_another_session(victim: TestClient, other: TestClient) -> dict[str, str]:
     """The attacker's own valid CSRF token, planted as the victim's cookie and sent."""
-    planted = {ACCESS: victim.cookies[ACCESS], REFRESH: victim.cookies[REFRESH]}
+    planted = {ACCESS: victim.cookies[ACCESS], REFRESH: refresh_cookie(victim)}
     planted[CSRF] = other.cookies[CSRF]
     return {"Cookie": cookie_header(**planted), **csrf_header(other)}
 
@@ -447,6 +569,8 @@ def attacker(make_browser: MakeBrowser, browser: TestClient) -> TestClient:
     return bob
 
 
+# Refused in the ASGI layer before any store is asked: one database is enough.
+@pytest.mark.parametrize("backend", ["sqlite"])
 @pytest.mark.parametrize(("method", "path"), UNSAFE)
 @pytest.mark.parametrize("forge", FORGERIES)
 def test_a_cookie_authenticated_unsafe_request_without_its_csrf_token_is_a_403(

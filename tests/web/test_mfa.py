@@ -1,9 +1,10 @@
-"""Second factors through the real app (DESIGN.md §9), on a frozen clock: TOTP windows,
-replay and drift, recovery codes, the mfa_token, throttling, step-up, claims and notices."""
+"""Second factors through the real app (DESIGN.md §9), on a frozen clock: TOTP windows (30
+seconds, or more with AUTHGATE_TOTP_DRIFT_STEPS), replay, recovery codes, the mfa_token,
+throttling, step-up, claims and notices."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pyotp
 import pytest
@@ -13,10 +14,14 @@ from sqlalchemy import text
 
 from authgate.core.clock import FrozenClock
 from authgate.core.passwords import FAST_FOR_TESTS
+from authgate.core.totp import STEP_SECONDS as STEP
+from authgate.errors import ConfigurationError
 from authgate.service import Service
 from authgate.settings import Secret, Settings
 from authgate.web.app import create_app
-from helpers import GENEROUS_THROTTLES, PASSWORD, bearer, sign_up_and_in
+from helpers import GENEROUS_THROTTLES, KEY_ENCRYPTION_KEY, PASSWORD, bearer, sign_up_and_in
+
+from .helpers import MakeClient
 
 EMAIL = "ada@example.com"
 CREDENTIALS = {"email": EMAIL, "password": PASSWORD}
@@ -94,19 +99,44 @@ def test_a_confirmed_app_makes_sign_in_need_a_code(client: TestClient, clock: Fr
 
 
 @pytest.mark.parametrize(
-    ("steps", "accepted"), [(-2, False), (-1, True), (0, True), (1, True), (2, False)]
+    ("seconds", "accepted"),
+    [
+        pytest.param(-1, False, id="a-second-early-the-next-steps-code"),
+        pytest.param(0, True, id="its-first-second"),
+        pytest.param(29, True, id="its-last-second"),
+        pytest.param(30, False, id="a-step-late-the-previous-steps-code"),
+    ],
 )
-def test_codes_one_step_either_side_are_accepted(
-    client: TestClient, clock: FrozenClock, steps: int, accepted: bool
+def test_a_code_lives_30_seconds_by_default(
+    client: TestClient, clock: FrozenClock, seconds: int, accepted: bool
 ) -> None:
+    """ASVS 5.0 V6.5.5: with AUTHGATE_TOTP_DRIFT_STEPS unset, a code works during the 30
+    seconds of its own step only, neither the step before it nor the step after."""
     secret, _, _ = enrolled(client, clock)
-    clock.advance(120)
-    code = code_at(secret, clock, steps=steps)
+    clock.advance(120 + STEP - clock().timestamp() % STEP)  # the first second of a step
+    code = code_at(secret, clock)
+    clock.advance(seconds)
     answer = client.post("/sign-in/mfa", json={"mfa_token": mfa_token(client), "code": code})
     assert (answer.status_code == 200) is accepted, answer.text
 
 
-def test_a_code_works_once(client: TestClient, clock: FrozenClock) -> None:
+@pytest.mark.parametrize(
+    ("steps", "accepted"), [(-2, False), (-1, True), (0, True), (1, True), (2, False)]
+)
+def test_with_one_step_of_drift_codes_one_step_either_side_are_accepted(
+    make_client: MakeClient, clock: FrozenClock, steps: int, accepted: bool
+) -> None:
+    drifting = make_client(totp_drift_steps=1)
+    secret, _, _ = enrolled(drifting, clock)
+    clock.advance(120)
+    code = code_at(secret, clock, steps=steps)
+    answer = drifting.post("/sign-in/mfa", json={"mfa_token": mfa_token(drifting), "code": code})
+    assert (answer.status_code == 200) is accepted, answer.text
+
+
+@pytest.mark.parametrize("drift", [0, 1])
+def test_a_code_works_once(make_client: MakeClient, clock: FrozenClock, drift: int) -> None:
+    client = make_client(totp_drift_steps=drift)
     secret, _, _ = enrolled(client, clock)
     code = code_at(secret, clock)
     first = client.post("/sign-in/mfa", json={"mfa_token": mfa_token(client), "code": code})
@@ -114,10 +144,89 @@ def test_a_code_works_once(client: TestClient, clock: FrozenClock) -> None:
     again = client.post("/sign-in/mfa", json={"mfa_token": mfa_token(client), "code": code})
     assert again.status_code == 401
     assert again.json()["error"] == "invalid_credentials"
-    # An earlier step's code is a replay too, though still within the drift window.
+    # An earlier step's code is a replay too, even where the window of drift reaches it.
     earlier = code_at(secret, clock, steps=-1)
     late = client.post("/sign-in/mfa", json={"mfa_token": mfa_token(client), "code": earlier})
     assert late.status_code == 401
+
+
+def test_with_drift_a_later_steps_code_voids_the_current_ones(
+    make_client: MakeClient, clock: FrozenClock
+) -> None:
+    """The store keeps the latest step used: after the next step's code, the current one
+    (still inside the window) is refused, and so is the next one again a step later."""
+    client = make_client(totp_drift_steps=1)
+    secret, _, _ = enrolled(client, clock)
+    ahead = code_at(secret, clock, steps=1)
+    used = client.post("/sign-in/mfa", json={"mfa_token": mfa_token(client), "code": ahead})
+    assert used.status_code == 200, used.text
+    current = code_at(secret, clock)
+    refused = client.post("/sign-in/mfa", json={"mfa_token": mfa_token(client), "code": current})
+    assert refused.status_code == 401
+    clock.advance(STEP)
+    again = client.post("/sign-in/mfa", json={"mfa_token": mfa_token(client), "code": ahead})
+    assert again.status_code == 401
+
+
+def confirm_with(client: TestClient, clock: FrozenClock, steps: int) -> int:
+    """Confirm a new enrolment with the code `steps` away from now: the answer's status."""
+    headers = bearer(sign_up_and_in(client)["access_token"])
+    secret = client.post("/mfa/totp", headers=headers).json()["secret"]
+    code = code_at(secret, clock, steps=steps)
+    return client.post("/mfa/totp/confirm", headers=headers, json={"code": code}).status_code
+
+
+def sign_in_with(client: TestClient, clock: FrozenClock, steps: int) -> int:
+    secret, _, _ = enrolled(client, clock)
+    clock.advance(120)  # past the confirming code's step, which is used
+    code = code_at(secret, clock, steps=steps)
+    return client.post(
+        "/sign-in/mfa", json={"mfa_token": mfa_token(client), "code": code}
+    ).status_code
+
+
+def reauthenticate_with(client: TestClient, clock: FrozenClock, steps: int) -> int:
+    secret, _, tokens = enrolled(client, clock)
+    clock.advance(120)
+    code = code_at(secret, clock, steps=steps)
+    headers = bearer(tokens["access_token"])
+    body = {"password": PASSWORD, "code": code}
+    return client.post("/reauthenticate", headers=headers, json=body).status_code
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        pytest.param(confirm_with, id="confirm-enrolment"),
+        pytest.param(sign_in_with, id="sign-in"),
+        pytest.param(reauthenticate_with, id="reauthenticate"),
+    ],
+)
+@pytest.mark.parametrize("steps", [-1, 1])
+@pytest.mark.parametrize("drift", [0, 1])
+def test_every_code_check_uses_the_configured_window(
+    make_client: MakeClient,
+    clock: FrozenClock,
+    check: Callable[[TestClient, FrozenClock, int], int],
+    steps: int,
+    drift: int,
+) -> None:
+    """Enrolment, the sign-in's second step and /reauthenticate (the step-up that removing
+    the app needs) accept the same codes: a neighbouring step's only with drift allowed."""
+    status = check(make_client(totp_drift_steps=drift), clock, steps)
+    assert (status == 200) is (drift == 1), status
+
+
+def test_the_drift_setting_is_0_by_default_and_read_from_the_environment() -> None:
+    assert Settings.from_env({}, env_file=None).totp_drift_steps == 0
+    read = Settings.from_env({"AUTHGATE_TOTP_DRIFT_STEPS": "1"}, env_file=None)
+    assert read.totp_drift_steps == 1
+
+
+@pytest.mark.parametrize("value", ["3", "-1", "one", "1.5", ""])
+def test_a_bad_drift_setting_is_refused_by_name(value: str) -> None:
+    with pytest.raises(ConfigurationError, match="AUTHGATE_TOTP_DRIFT_STEPS"):
+        Settings.from_env({"AUTHGATE_TOTP_DRIFT_STEPS": value}, env_file=None)
 
 
 def test_recovery_codes_work_once_each_and_are_mailed_about(
@@ -335,7 +444,7 @@ def test_the_totp_secret_is_sealed_at_rest_with_a_key_encryption_key(
 ) -> None:
     sealed = Settings(
         database_url=settings.database_url,
-        key_encryption_key=Secret("a-key-encryption-key-of-enough-length-0123456789"),
+        key_encryption_key=Secret(KEY_ENCRYPTION_KEY),
         **GENEROUS_THROTTLES,
     )
     with TestClient(create_app(sealed, clock=clock, preset=FAST_FOR_TESTS)) as client:

@@ -54,6 +54,29 @@ def test_after_enrolment_a_sign_in_with_the_factor_opens_everything(
     assert required.get("/test", headers=bearer(done.json()["access_token"])).status_code == 200
 
 
+def test_confirming_a_two_factor_session_keeps_it_open(
+    required: TestClient, clock: FrozenClock
+) -> None:
+    headers = bearer(sign_up_and_in(required)["access_token"])
+    secret = required.post("/mfa/totp", headers=headers).json()["secret"]
+    code = pyotp.TOTP(secret).at(clock())
+    required.post("/mfa/totp/confirm", headers=headers, json={"code": code})
+    clock.advance(30)
+    token = required.post("/sign-in", json=CREDENTIALS).json()["mfa_token"]
+    done = required.post(
+        "/sign-in/mfa", json={"mfa_token": token, "code": pyotp.TOTP(secret).at(clock())}
+    ).json()
+    clock.advance(600)  # stale: a sensitive route asks again who you are
+    stale = bearer(done["access_token"])
+    assert required.post("/mfa/recovery-codes", headers=stale).status_code == 401
+    both = {"password": PASSWORD, "code": pyotp.TOTP(secret).at(clock())}
+    fresh = required.post("/reauthenticate", headers=stale, json=both)
+    assert fresh.status_code == 200
+    headers = bearer(fresh.json()["access_token"])
+    assert required.get("/test", headers=headers).status_code == 200  # still a two-factor session
+    assert required.post("/mfa/recovery-codes", headers=headers).status_code == 200
+
+
 def test_optional_by_default(client: TestClient) -> None:
     headers = bearer(sign_up_and_in(client)["access_token"])
     assert client.get("/test", headers=headers).status_code == 200

@@ -500,20 +500,6 @@ def test_a_forged_passkey_sign_in_is_refused(
     assert why in failed.detail["reason"]
 
 
-def test_sign_in_options_are_throttled_per_ip(client: TestClient, clock: FrozenClock) -> None:
-    from authgate.settings import Settings
-    from authgate.web.app import create_app
-
-    settings = service_of(client).settings
-    strict = create_app(
-        Settings(database_url=settings.database_url, throttle_sign_in_ip="2/minute"), clock=clock
-    )
-    with TestClient(strict) as limited:
-        answers = [limited.post("/passkeys/authenticate/options") for _ in range(3)]
-    assert [a.status_code for a in answers] == [200, 200, 429]
-    assert "retry-after" in answers[2].headers
-
-
 # -- the second factor ----------------------------------------------------------
 
 
@@ -594,6 +580,7 @@ def test_an_operator_reset_removes_the_passkeys(ada: Account) -> None:
 
 
 def test_a_passkey_answer_reauthenticates_a_stale_session(ada: Account) -> None:
+    """V7.5.1: a passkey that verified the person is a full re-authentication by itself."""
     ada.clock.advance(600)
     refused = ada.client.post("/mfa/totp", headers=ada.headers)
     assert refused.json()["error"] == "insufficient_user_authentication"
@@ -603,9 +590,38 @@ def test_a_passkey_answer_reauthenticates_a_stale_session(ada: Account) -> None:
         json={"passkey": ada.device.get(sign_in_options(ada.client))},
     )
     assert answer.status_code == 200, answer.text
+    assert "refresh_token" in answer.json()
     fresh = bearer(answer.json()["access_token"])
-    assert service_of(ada.client).read(answer.json()["access_token"]).amr == ("hwk",)
+    # The session began with the password; the passkey and its person are the latest proof.
+    amr = service_of(ada.client).read(answer.json()["access_token"]).amr
+    assert amr == ("pwd", "hwk", "user", "mfa")
     assert ada.client.post("/mfa/totp", headers=fresh).status_code == 200
+
+
+def test_a_passkey_answer_without_user_verification_does_not_reauthenticate(
+    ada: Account,
+) -> None:
+    """Possessing the key is one factor: alone it needs the person verified, as a
+    passwordless sign-in does."""
+    ada.clock.advance(600)
+    answer = ada.client.post(
+        "/reauthenticate",
+        headers=ada.headers,
+        json={"passkey": ada.device.get(sign_in_options(ada.client), user_verified=False)},
+    )
+    assert answer.status_code == 401
+    assert answer.json()["error"] == "invalid_credentials"
+    assert ada.client.post("/mfa/totp", headers=ada.headers).status_code == 401
+
+
+def test_the_password_alone_does_not_reauthenticate_an_account_with_a_passkey(
+    ada: Account,
+) -> None:
+    ada.clock.advance(600)
+    answer = ada.client.post("/reauthenticate", headers=ada.headers, json={"password": PASSWORD})
+    assert answer.status_code == 401
+    assert answer.json()["error"] == "full_authentication_required"
+    assert answer.json()["methods"] == ["passkey"]
 
 
 def test_another_accounts_passkey_does_not_reauthenticate(

@@ -1,7 +1,7 @@
 """The `authgate` command's root: the Typer app, its consoles, and what every command opens.
 
-Each command group is a module of this package (serve, keys, users, mail, audit, tokens,
-db) that adds itself to `app` when imported; `authgate.cli.main` imports them all.
+Each command group is a module of this package (serve, keys, users, sessions, mail, audit,
+tokens, db) that adds itself to `app` when imported; `authgate.cli.main` imports them all.
 """
 
 from __future__ import annotations

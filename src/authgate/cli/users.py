@@ -1,5 +1,5 @@
-"""`authgate users …`: create, list, disable, enable, set passwords, verify addresses, hand
-out reset links, and import from MongoDB."""
+"""`authgate users …`: create, list, disable, enable, sign out, set passwords, verify
+addresses, hand out reset links, and import from MongoDB."""
 
 from __future__ import annotations
 
@@ -70,6 +70,18 @@ def users_disable(email: str) -> None:
     user = service.find_user(email)
     ended = service.disable_user(UserId(user.id))
     out.print(f"disabled {user.email}; ended {ended} session(s)")
+
+
+@users_app.command("sign-out")
+def users_sign_out(email: str) -> None:
+    """End every session of a user (audited); running servers notice within a second.
+
+    The password still signs in: `users disable` keeps the user out.
+    """
+    service = open_service()
+    user = service.find_user(email)
+    ended = service.sign_out_user(user.id)
+    out.print(f"signed {user.email} out; ended {ended} session(s)", markup=False)
 
 
 @users_app.command("enable")

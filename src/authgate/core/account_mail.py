@@ -150,11 +150,11 @@ class AccountMail:
             PasswordRejected: the link stays usable for another try.
         """
         link = self.check_link(token, Purpose.RESET_PASSWORD)
-        self.passwords.check_policy(new_password)
-        password_hash = self.passwords.hash(new_password)
         user = self.store.user_by_id(link.user_id)
         if user is None:
             raise InvalidLink
+        self.passwords.check_policy(new_password, email=user.email)
+        password_hash = self.passwords.hash(new_password)
         now = self.clock()
         notice = self._password_notice(user.email, how="reset with a link sent by mail", now=now)
         ended = self.store.reset_password(
@@ -188,7 +188,7 @@ class AccountMail:
         if user is None:
             raise InvalidCredentials
         self.passwords.verify(user.password_hash, current)
-        self.passwords.check_policy(new)
+        self.passwords.check_policy(new, email=user.email)
         password_hash = self.passwords.hash(new)
         now = self.clock()
         notice = self._password_notice(user.email, how="changed", now=now)

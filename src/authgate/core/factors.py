@@ -99,6 +99,7 @@ class FactorStore(Protocol):
     def challenge(self, token_hash: str) -> StoredChallenge | None: ...
     def spend_challenge(self, token_hash: str, *, now: datetime, max_failures: int) -> bool: ...
     def count_failure(self, token_hash: str) -> None: ...
+    def forget_challenges(self, *, expired_before: datetime) -> int: ...
 
 
 def password_version(password_hash: str) -> str:
@@ -125,10 +126,12 @@ class SecondFactors:
         audit: AuditLog,
         notify: Callable[[User, str], None],
         passkeys: PasskeyFactor | None = None,
+        totp_drift_steps: int = 0,
     ) -> None:
         """`recovery_key()` is the server key recovery codes are hashed under; `notify(user,
         what)` mails the account a security notice; `passkeys`, when given, count as a
-        second factor too."""
+        second factor too; `totp_drift_steps` is how many 30-second steps either side of
+        the current one an app's code may be from (AUTHGATE_TOTP_DRIFT_STEPS)."""
         self.store = store
         self.users = users
         self.issuer_name = issuer_name
@@ -138,6 +141,7 @@ class SecondFactors:
         self.audit = audit
         self._notify = notify
         self.passkeys = passkeys
+        self.totp_drift_steps = totp_drift_steps
 
     def recovery_codes_left(self, user_id: UserId) -> int:
         return self.store.recovery_codes_left(user_id)
@@ -176,7 +180,7 @@ class SecondFactors:
         found = self.store.totp(user_id)
         if found is None or found.confirmed_at is not None:
             raise InvalidCode("no authenticator app is waiting for confirmation")
-        step = totp.matching_step(self._secret(found), code, now=self.clock(), after=None)
+        step = self._matching_step(found, code, after=None)
         if step is None:
             raise InvalidCode
         codes = totp.new_recovery_codes()
@@ -227,6 +231,11 @@ class SecondFactors:
             expires_at=now + CHALLENGE_LIFETIME,
         )
         return token
+
+    def forget_challenges(self) -> int:
+        """Delete the mfa_tokens past their lifetime, spent or not; return how many (the
+        periodic poll in wiring.py runs this)."""
+        return self.store.forget_challenges(expired_before=self.clock())
 
     def subject(self, mfa_token: str) -> str:
         """The user an mfa_token belongs to (for throttling), or the token's hash if none."""
@@ -284,9 +293,13 @@ class SecondFactors:
             raise InvalidMfaToken
         return user, amr
 
-    def check_code(self, user: User, code: str) -> bool:
-        """A current, unused code of the user's authenticator app (then used up)."""
-        return self._check_code(user, code=code, recovery_code=None) is not None
+    def check_second_factor(
+        self, user: User, *, code: str | None, recovery_code: str | None
+    ) -> tuple[str, ...] | None:
+        """A current, unused code of the user's authenticator app, or one of its recovery
+        codes (then used up, as at a sign-in): the `amr` of a sign-in with the password and
+        it, else None. The caller has checked the password."""
+        return self._check_code(user, code=code, recovery_code=recovery_code)
 
     def _check_code(
         self, user: User, *, code: str | None, recovery_code: str | None
@@ -295,9 +308,7 @@ class SecondFactors:
         if factor is None or factor.confirmed_at is None:
             return None
         if code is not None:
-            step = totp.matching_step(
-                self._secret(factor), code, now=self.clock(), after=factor.last_step
-            )
+            step = self._matching_step(factor, code, after=factor.last_step)
             if step is None or not self.store.use_step(user.id, step):
                 return None  # wrong, or replayed inside its window
             return ("pwd", "otp", "mfa")
@@ -321,6 +332,17 @@ class SecondFactors:
             return None
         key = self.passkeys.check(user, credential)
         return None if key is None else ("pwd", *key, "mfa")
+
+    def _matching_step(self, factor: StoredTotp, code: str, *, after: int | None) -> int | None:
+        """The step of `code` within the configured window: every check of a code (enrolment,
+        sign-in, reauthentication) goes through here, so all accept the same codes."""
+        return totp.matching_step(
+            self._secret(factor),
+            code,
+            now=self.clock(),
+            after=after,
+            drift_steps=self.totp_drift_steps,
+        )
 
     def _secret(self, factor: StoredTotp) -> str:
         if not factor.sealed:

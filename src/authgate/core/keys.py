@@ -2,8 +2,9 @@
 
 Each key fixes its own algorithm; a token's header never chooses it (RFC 8725 §2.1, §3.1).
 
-Why one module of about 350 lines: every way a key comes into being (generated, a PEM, a
-JWK, a secret after its randomness check) ends in the one SigningKey type and its ring.
+Why one module of about 470 lines: every way a key comes into being (generated, a PEM, a
+JWK, a secret after its randomness check) ends in the one SigningKey type and its ring,
+and the sealing at the end is what every stored private key goes through.
 """
 
 from __future__ import annotations
@@ -14,15 +15,18 @@ import functools
 import hashlib
 import itertools
 import math
+import os
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal, get_args
 
+from cryptography.exceptions import InvalidTag
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, Key, OctKey, OKPKey, RSAKey
@@ -340,27 +344,123 @@ class KeyRing:
         return {"keys": [k.public_jwk() for k in self._by_kid.values() if not k.symmetric]}
 
 
-def _fernet(key_encryption_key: str) -> Fernet:
-    derived = HKDF(
-        algorithm=hashes.SHA256(), length=32, salt=None, info=b"authgate key encryption"
-    ).derive(key_encryption_key.encode())
-    return Fernet(base64.urlsafe_b64encode(derived))
+# Sealing at rest (ASVS 5.0 V11.3.2, V11.2.2). `seal` writes
+#     ag1.<key id>.<base64url(12-byte nonce + AES-256-GCM ciphertext and tag)>
+# `ag1` names the format, so a later one can be told apart and stored values re-sealed; the
+# key id (8 hex digits) names the key-encryption key, so a rotation knows which key opens
+# what. Values sealed before are Fernet tokens (AES-128-CBC with HMAC-SHA256, a legacy mode
+# for ASVS): `unseal` still reads them and startup re-seals them (wiring.py).
+SEALED_HEADER = re.compile(rb"ag1\.([0-9a-f]{8})\.")
+SEALED_NONCE_BYTES = 12
+GCM_TAG_BYTES = 16
+FERNET_TOKEN = b"gAAAAA"  # base64url of version byte 0x80 and a timestamp's zero high bytes
+
+
+def sealing_key_id(key_encryption_key: str) -> str:
+    """The 8 hex digits that name this key-encryption key in the values it sealed.
+
+    An HKDF output of its own, independent of the sealing key: 32 bits derived from a
+    secret of 256 random bits (`check_secret`) help no search for it.
+    """
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=4, salt=None, info=b"authgate sealing key id")
+    return hkdf.derive(key_encryption_key.encode()).hex()
+
+
+def sealed_prefix(key_encryption_key: str) -> bytes:
+    """How every value `seal` writes under this key begins: the format and the key id."""
+    return b"ag1." + sealing_key_id(key_encryption_key).encode() + b"."
 
 
 def seal(data: bytes, key_encryption_key: str) -> bytes:
-    """Encrypt key material for storage (Fernet: AES-128-CBC + HMAC-SHA256)."""
-    return _fernet(key_encryption_key).encrypt(data)
+    """Encrypt a secret for storage: AES-256-GCM under a key HKDF derives from the KEK.
+
+    Every value gets a fresh random 96-bit nonce: far fewer values are ever sealed under
+    one key than the 2^32 that NIST SP 800-38D §8.3 allows random nonces. The prefix
+    (format and key id) is the associated data, so a value relabelled with another format
+    version or key id does not open: a later format can never be made to read these bytes
+    as its own, nor this one a later format's (no downgrade by editing the label).
+    """
+    prefix = sealed_prefix(key_encryption_key)
+    nonce = os.urandom(SEALED_NONCE_BYTES)
+    ciphertext = _sealing_key(key_encryption_key).encrypt(nonce, bytes(data), prefix)
+    return prefix + base64.urlsafe_b64encode(nonce + ciphertext)
 
 
-def unseal(data: bytes, key_encryption_key: str) -> bytes:
-    """Decrypt what `seal` produced.
+def unseal(data: bytes, key_encryption_key: str, *, previous: Sequence[str] = ()) -> bytes:
+    """Decrypt what `seal` wrote under the KEK or a previous one, or an older Fernet token.
+
+    A sealed value is opened with the key its id names; a Fernet token, which names none,
+    with each key in turn.
 
     Raises:
-        ConfigurationError: the key-encryption key is not the one it was sealed with.
+        ConfigurationError: none of the keys opens it: another key sealed it, or it was
+            altered (a uniform refusal that says nothing of the contents).
     """
-    try:
-        return _fernet(key_encryption_key).decrypt(data)
-    except InvalidToken:
+    data = bytes(data)
+    keys = (key_encryption_key, *previous)
+    opened = _open_fernet(data, keys) if data.startswith(FERNET_TOKEN) else _open(data, keys)
+    if opened is None:
         raise ConfigurationError(
             "AUTHGATE_KEY_ENCRYPTION_KEY does not decrypt the stored keys"
-        ) from None
+            + (", nor does any of AUTHGATE_PREVIOUS_KEY_ENCRYPTION_KEYS" if previous else "")
+        )
+    return opened
+
+
+def reseal(
+    stored: bytes, *, sealed: bool, key_encryption_key: str, previous: Sequence[str] = ()
+) -> bytes:
+    """A stored value (in clear, or sealed in any format under any of the keys) sealed anew
+    under the KEK in the current format.
+
+    Raises:
+        ConfigurationError: it is sealed and none of the keys opens it.
+    """
+    clear = unseal(stored, key_encryption_key, previous=previous) if sealed else bytes(stored)
+    return seal(clear, key_encryption_key)
+
+
+def _open(data: bytes, keys: Sequence[str]) -> bytes | None:
+    header = SEALED_HEADER.match(data)
+    if header is None:
+        return None
+    body = data[header.end() :]
+    try:
+        raw = base64.urlsafe_b64decode(body)
+    except ValueError:  # binascii.Error is one
+        return None
+    # b64decode skips characters outside the alphabet and ignores a last digit's spare
+    # bits: only the canonical encoding is taken, so no altered byte of a value opens.
+    if base64.urlsafe_b64encode(raw) != body or len(raw) < SEALED_NONCE_BYTES + GCM_TAG_BYTES:
+        return None
+    nonce, ciphertext = raw[:SEALED_NONCE_BYTES], raw[SEALED_NONCE_BYTES:]
+    key_id = header[1].decode()
+    for key in keys:
+        if sealing_key_id(key) != key_id:
+            continue
+        try:
+            return _sealing_key(key).decrypt(nonce, ciphertext, header[0])
+        except InvalidTag:
+            continue
+    return None
+
+
+def _open_fernet(data: bytes, keys: Sequence[str]) -> bytes | None:
+    for key in keys:
+        try:
+            return _fernet(key).decrypt(data)
+        except InvalidToken:
+            continue
+    return None
+
+
+def _sealing_key(key_encryption_key: str) -> AESGCM:
+    # The KEK holds at least 256 random bits (`check_secret`): HKDF needs no salt for it.
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"authgate sealing ag1")
+    return AESGCM(hkdf.derive(key_encryption_key.encode()))
+
+
+def _fernet(key_encryption_key: str) -> Fernet:
+    """The key of the values sealed before the `ag1` format: read, never written."""
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"authgate key encryption")
+    return Fernet(base64.urlsafe_b64encode(hkdf.derive(key_encryption_key.encode())))

@@ -66,6 +66,7 @@ class PasskeyStore(Protocol):
     def spend_challenge(
         self, challenge_hash: str, *, purpose: Purpose, user_id: UserId | None, now: datetime
     ) -> bool: ...
+    def forget_challenges(self, *, expired_before: datetime) -> int: ...
     def add_passkey(self, passkey: StoredPasskey) -> bool: ...
     def passkeys(self, user_id: UserId) -> Sequence[StoredPasskey]: ...
     def has_passkey(self, user_id: UserId) -> bool: ...
@@ -281,14 +282,27 @@ class Passkeys:
     def check(self, user: User, credential: Mapping[str, object]) -> tuple[str, ...] | None:
         """A passkey of `user` answered our challenge: its `amr` (`hwk` or `swk`), else None.
 
-        For a second factor after a password, or for proving again who one is: the person
-        need not be verified by the authenticator here, possessing the key is the factor.
+        For a second factor after a password: the person need not be verified by the
+        authenticator here, possessing the key is the factor.
         """
         try:
             passkey = self._verify(credential, owner=user.id, require_user_verification=False)
         except InvalidCredentials:
             return None
         return (key_method(passkey),)
+
+    def check_alone(self, user: User, credential: Mapping[str, object]) -> tuple[str, ...] | None:
+        """A passkey of `user` that verified the person answered our challenge: the `amr` of
+        a passwordless sign-in (`sign_in`), else None.
+
+        For proving again who one is with the passkey alone (ASVS V7.5.1): as at a sign-in,
+        the key and the verified person make the two factors.
+        """
+        try:
+            passkey = self._verify(credential, owner=user.id, require_user_verification=True)
+        except InvalidCredentials:
+            return None
+        return (key_method(passkey), "user", "mfa")
 
     def _verify(
         self,
@@ -369,6 +383,14 @@ class Passkeys:
             reason = f"the passkey's answer does not verify: {_reason(exc)}"
             self._record("passkey_refused", passkey.user_id, reason=reason)
             raise InvalidCredentials(reason) from None
+
+    def forget_challenges(self) -> int:
+        """Delete the challenges past their lifetime, answered or not; return how many.
+
+        Anyone may ask for a challenge (the signed-out page does on every load), so the
+        periodic poll (wiring.py) runs this to keep their table small.
+        """
+        return self.store.forget_challenges(expired_before=self.clock())
 
     # -- the parts ------------------------------------------------------------
 

@@ -10,15 +10,17 @@ import contextlib
 import logging
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Literal, NoReturn
+from typing import Literal, NoReturn, Protocol
 
 import argon2
 import bcrypt
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from authgate.core.breached import offline_breached
 from authgate.errors import InvalidCredentials, PasswordRejected
 
 MAX_LENGTH = 1024
@@ -29,6 +31,10 @@ BCRYPT_MAX_BYTES = 72  # bcrypt reads no further; Node's bcrypt silently truncat
 # thread; imports refuse such hashes too (core/mongo_import.py).
 BCRYPT_MAX_COST = 14
 BCRYPT_COST = re.compile(r"\$2[aby]\$([0-9]{2})\$")
+# Context words shorter than this are not refused inside passwords: "io", "me", "jo".
+MIN_CONTEXT_WORD = 3
+# Words that say nothing of the service: a host's "www", a mail's "no-reply".
+UNTELLING = frozenset({"www", "com", "org", "net", "localhost", "mail", "reply", "noreply"})
 
 logger = logging.getLogger("authgate")
 
@@ -54,13 +60,28 @@ def common_passwords() -> frozenset[str]:
     return frozenset(line for line in text.splitlines() if line)
 
 
+class BreachCheck(Protocol):
+    """An online breach list (core/breached.py): True, False, or None when unavailable."""
+
+    def seen(self, password: str) -> bool | None: ...
+
+
 class Passwords:
     """Hashes, verifies and judges passwords with one fixed set of parameters."""
 
-    def __init__(self, preset: Preset = RECOMMENDED, *, min_length: int = 8) -> None:
+    def __init__(
+        self,
+        preset: Preset = RECOMMENDED,
+        *,
+        min_length: int = 8,
+        context_words: Iterable[str] = (),
+        breach_check: BreachCheck | None = None,
+    ) -> None:
         if not 1 <= min_length <= MAX_LENGTH:
             raise ValueError(f"min_length must be between 1 and {MAX_LENGTH}")
         self.min_length = min_length
+        self.context_words = _context(context_words)
+        self._breach_check = breach_check
         self._argon2 = argon2.PasswordHasher(
             time_cost=preset.time_cost,
             memory_cost=preset.memory_cost_kib,
@@ -70,11 +91,15 @@ class Passwords:
         # Unknown e-mails are checked against this, so they cost what a real check costs.
         self._dummy_hash = self._argon2.hash("authgate dummy password")
 
-    def check_policy(self, password: str) -> None:
-        """Refuse a new password that is too short, too long or too common.
+    def check_policy(self, password: str, *, email: str | None = None) -> None:
+        """Refuse a new password that is too short, too long, common, breached or guessable.
 
-        Length and commonness are judged on what is hashed, too (NFKC): full-width letters
+        Length and the lists are judged on what is hashed, too (NFKC): full-width letters
         do not make "password" uncommon, and combining sequences do not make it longer.
+        Guessable: what remains once the service's names and the parts of the user's
+        address are taken out is shorter than the minimum ("authgate2024", "alice1990!"
+        for alice@example.com), so those words never carry a password's length. No
+        composition rules: length and these lists are what NIST SP 800-63B asks.
 
         Raises:
             PasswordRejected: with a reason a person can act on.
@@ -86,8 +111,22 @@ class Passwords:
             raise PasswordRejected(f"the password must be at least {self.min_length} characters")
         if not _encodable(password):
             raise PasswordRejected("the password contains unpaired surrogate characters")
-        if _folded(normalized) in common_passwords():
+        folded = _folded(normalized)
+        if folded in common_passwords() or folded in offline_breached():
             raise PasswordRejected("the password is too common; choose another")
+        words = self.context_words | (_address_words(email) if email else frozenset())
+        if (email and folded == _folded(email)) or len(_without(folded, words)) < self.min_length:
+            raise PasswordRejected(
+                "the password is made mostly of this service's name or your e-mail address; "
+                "choose another"
+            )
+        if self._breach_check is not None and any(
+            self._breach_check.seen(candidate)
+            for candidate in dict.fromkeys((password, normalized))
+        ):
+            raise PasswordRejected(
+                "the password appears in a known data breach; choose one you have not used before"
+            )
 
     def hash(self, password: str) -> str:
         """Hash a password with argon2id (NFKC-normalised, NIST SP 800-63B §5.1.1.2)."""
@@ -179,6 +218,31 @@ def _normalize(password: str) -> str:
 def _folded(text: str) -> str:
     """The form a password meets the common list in: NFKC, case-folded, NFKC again."""
     return _normalize(_normalize(text).casefold())
+
+
+def context_words(*sources: str) -> frozenset[str]:
+    """The words of a service's names: host labels, display names ("Acme Shop <no-reply@...>")."""
+    return _context(re.split(r"[^\w]+", " ".join(sources)))
+
+
+def _context(words: Iterable[str]) -> frozenset[str]:
+    folded = (_folded(word.strip()) for word in words)
+    return frozenset(w for w in folded if len(w) >= MIN_CONTEXT_WORD and w not in UNTELLING)
+
+
+def _address_words(email: str) -> frozenset[str]:
+    """The local part and the domain's labels, whole and split: jane.doe, jane, doe, acme."""
+    local, _, domain = email.rpartition("@")
+    labels = domain.split(".")[:-1]  # the top-level domain tells nothing
+    parts = [*re.split(r"[._+-]+", local), *(p for label in labels for p in label.split("-"))]
+    return _context([local, *labels, *parts])
+
+
+def _without(folded: str, words: Iterable[str]) -> str:
+    """The password with every context word taken out, longest words first."""
+    for word in sorted(words, key=len, reverse=True):
+        folded = folded.replace(word, "")
+    return folded
 
 
 def _encodable(text: str) -> bool:

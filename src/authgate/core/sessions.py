@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from authgate.core.clock import Clock
 from authgate.core.revocations import Revocations
 from authgate.core.store import (
+    SESSION_LIMIT,
     AuditEvent,
     AuditLog,
     NoAudit,
@@ -48,6 +49,7 @@ REFRESH_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")
 MAX_USER_AGENT = 512
 SUCCESSOR_KEY_INFO = b"authgate refresh successor"
 NONCE_BYTES = 12
+RENEW_ATTEMPTS = 3  # concurrent refreshes a renewal waits out before it gives up
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,9 @@ class SessionPolicy:
     lifetime: timedelta = timedelta(days=30)
     idle_timeout: timedelta = timedelta(days=7)
     reuse_grace: timedelta = timedelta(seconds=10)
+    # Live sessions one user may have; a sign-in beyond ends the least recently used
+    # (ASVS V7.1.2). 0 = no limit.
+    max_per_user: int = 0
 
 
 def hash_refresh_token(token: str) -> str:
@@ -122,6 +127,9 @@ class Sessions:
     ) -> tuple[Session, str]:
         """Open a session for `user` as it was read; return it and its first refresh token.
 
+        Under the policy's session limit the user's least recently used sessions beyond it
+        end as a sign-out would: their tokens are refused at once, in every process.
+
         Raises:
             InvalidCredentials: the user was disabled, or its password changed, since it
                 was read (a sign-in racing a disable must not outlive it).
@@ -139,13 +147,29 @@ class Sessions:
             amr=amr,
         )
         token = new_refresh_token()
-        if not self.store.start_session(
-            session, hash_refresh_token(token), password_hash=user.password_hash
-        ):
+        ended = self.store.start_session(
+            session,
+            hash_refresh_token(token),
+            password_hash=user.password_hash,
+            max_sessions=self.policy.max_per_user,
+        )
+        if ended is None:
             raise InvalidCredentials
+        self.revocations.revoke_sessions((sid, now) for sid in ended)
         self.audit.record(
             AuditEvent("sign_in", at=now, user_id=user_id, session_id=session.id, ip=ip)
         )
+        for sid in ended:
+            self.audit.record(
+                AuditEvent(
+                    SESSION_LIMIT,
+                    at=now,
+                    user_id=user_id,
+                    session_id=sid,
+                    ip=ip,
+                    detail={"ended_by": session.id},
+                )
+            )
         return session, token
 
     def rotate(self, refresh_token: str, *, ip: str | None = None) -> tuple[RefreshRecord, str]:
@@ -184,6 +208,27 @@ class Sessions:
         self._revoke(record.session, reason="refresh_token_reused", ip=ip)
         raise RefreshTokenReused(session_id=record.session.id)
 
+    def renew(self, session_id: SessionId) -> str | None:
+        """Replace the session's refresh token with a new one, as a rotation does, for a
+        client that proved again who it is (ASVS V7.2.4); None when the session has ended
+        (or, past all reason, was refreshed RENEW_ATTEMPTS times meanwhile).
+
+        The replaced token is spent with no successor sealed for it: the server never saw
+        that token here, so none can be. Presented again, even inside the grace window, it
+        is reuse (`rotate`), and the session is revoked. The absolute end does not move.
+        """
+        for _ in range(RENEW_ATTEMPTS):
+            current = self.store.current_refresh_token(session_id)
+            if current is None:
+                return None
+            successor = new_refresh_token()
+            if self.store.rotate_refresh_token(
+                current, hash_refresh_token(successor), sealed_successor=None, now=self.clock()
+            ):
+                return successor
+            # A refresh of the same session rotated `current` meanwhile: renew its successor.
+        return None
+
     def end(self, session_id: SessionId, *, reason: str = "signed_out") -> bool:
         """End one session; False when it was unknown or already over."""
         session = self.store.get_session(session_id)
@@ -204,6 +249,14 @@ class Sessions:
         ended = self.store.end_user_sessions(user_id, now=now, reason=reason)
         self.revocations.revoke_sessions((sid, now) for sid in ended)
         self.audit.record(AuditEvent(reason, at=now, user_id=user_id))
+        return len(ended)
+
+    def end_everyones(self, *, reason: str) -> int:
+        """End every live session of every user; their access tokens are refused from now on."""
+        now = self.clock()
+        ended = self.store.end_all_sessions(now=now, reason=reason)
+        self.revocations.revoke_sessions((sid, now) for sid in ended)
+        self.audit.record(AuditEvent(reason, at=now, detail={"sessions": str(len(ended))}))
         return len(ended)
 
     def cut_off(self, user_id: UserId, *, reason: str) -> int:

@@ -17,6 +17,10 @@ if TYPE_CHECKING:
 UserId = NewType("UserId", str)
 SessionId = NewType("SessionId", str)
 
+# Why a session ended, and the kind of its audit event, when a sign-in went past
+# AUTHGATE_MAX_SESSIONS_PER_USER (SessionStore.start_session).
+SESSION_LIMIT = "session_limit"
+
 
 @dataclass(frozen=True, slots=True)
 class User:
@@ -124,13 +128,20 @@ class UserStore(Protocol):
 
 
 class SessionStore(Protocol):
-    def start_session(self, session: Session, token_hash: str, *, password_hash: str) -> bool:
+    def start_session(
+        self, session: Session, token_hash: str, *, password_hash: str, max_sessions: int = 0
+    ) -> Sequence[SessionId] | None:
         """Store a new session and its first refresh token together, if the user allows it.
 
-        Returns False, storing nothing, unless the user is still enabled and still has
+        Returns None, storing nothing, unless the user is still enabled and still has
         `password_hash`: a sign-in that checked the password before a disable or a password
         change committed must not start a session after it. Serialised with those changes,
         so either the session is refused or their "end every session" sees it.
+
+        With `max_sessions` (0 = no limit), the user's least recently used live sessions
+        beyond it, the new one counted, end in the same transaction, with the reason
+        SESSION_LIMIT; they are returned. Serialised with the user's other sign-ins, so
+        concurrent ones never leave more than `max_sessions` live.
         """
 
     def find_refresh_token(self, token_hash: str) -> RefreshRecord | None: ...
@@ -150,6 +161,9 @@ class SessionStore(Protocol):
         older sealed successors are erased: only the newest can still be asked for again.
         """
 
+    def current_refresh_token(self, session_id: SessionId) -> str | None:
+        """The hash of the live session's unused refresh token; None when it has ended."""
+
     def forget_successors(self, *, used_before: datetime) -> int:
         """Erase the sealed successors of tokens used before `used_before`; return how many."""
 
@@ -165,6 +179,9 @@ class SessionStore(Protocol):
         self, user_id: UserId, *, now: datetime, reason: str
     ) -> Sequence[SessionId]:
         """Revoke every live session of the user; return their ids."""
+
+    def end_all_sessions(self, *, now: datetime, reason: str) -> Sequence[SessionId]:
+        """Revoke every live session of every user; return their ids."""
 
     def sessions_revoked_since(self, since: datetime) -> Sequence[tuple[SessionId, datetime]]: ...
 

@@ -1,9 +1,11 @@
 """Time-based one-time passwords (RFC 6238 through pyotp) and recovery codes.
 
-TOTP: SHA-1, 6 digits, 30-second steps, one step of drift either way, and each step's code
-accepted once (the store keeps the last step used). Recovery codes: 120 random bits each
-(ASVS 5.0 V6.5.2: at 112 bits or more a fast hash is enough), shown once, kept only as
-HMAC-SHA256 under a server key, so a copy of the database alone cannot be searched for them.
+TOTP: SHA-1, 6 digits, 30-second steps, the current step's code plus as many steps of drift
+either way as the operator allows (none by default, so a code lives 30 seconds: ASVS 5.0
+V6.5.5), and each step's code accepted once (the store keeps the last step used). Recovery
+codes: 120 random bits each (ASVS 5.0 V6.5.2: at 112 bits or more a fast hash is enough),
+shown once, kept only as HMAC-SHA256 under a server key, so a copy of the database alone
+cannot be searched for them.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from datetime import datetime
 
 DIGITS = 6
 STEP_SECONDS = 30
-DRIFT_STEPS = 1  # RFC 6238 §5.2: one step of network delay and clock drift either way
 RECOVERY_CODES = 10
 RECOVERY_CODE_BYTES = 15  # 120 bits: 24 base32 characters, shown as six groups of four
 
@@ -48,10 +49,15 @@ def qr_svg(uri: str) -> str:
     return out.getvalue().decode()
 
 
-def matching_step(secret: str, code: str, *, now: datetime, after: int | None) -> int | None:
-    """The time step whose code `code` is (within the drift), if later than `after`; else None.
+def matching_step(
+    secret: str, code: str, *, now: datetime, after: int | None, drift_steps: int
+) -> int | None:
+    """The time step whose code `code` is, if later than `after`; else None.
 
-    A step at or before `after` was used already: its code is refused (replay).
+    The steps tried are the current one and `drift_steps` either side of it (RFC 6238 §5.2
+    allows for network delay and clock drift; each step of it adds 60 seconds to a code's
+    life, so ASVS 5.0 V6.5.5's 30 seconds means 0). A step at or before `after` was used
+    already: its code is refused (replay).
     """
     import pyotp
 
@@ -59,7 +65,7 @@ def matching_step(secret: str, code: str, *, now: datetime, after: int | None) -
         return None
     totp = pyotp.TOTP(secret, digits=DIGITS, interval=STEP_SECONDS)
     current = int(now.timestamp()) // STEP_SECONDS
-    for step in range(current - DRIFT_STEPS, current + DRIFT_STEPS + 1):
+    for step in range(current - drift_steps, current + drift_steps + 1):
         if after is not None and step <= after:
             continue
         if hmac.compare_digest(totp.generate_otp(step), code):

@@ -75,7 +75,7 @@ class Accounts:
             EmailTaken: a user has this e-mail already, in any letter case.
         """
         address = normalize_email(email)
-        self.passwords.check_policy(password)
+        self.passwords.check_policy(password, email=address)
         return self.add(address, self.passwords.hash(password), ip=ip, welcome=welcome)
 
     def add(
@@ -175,7 +175,8 @@ class Accounts:
         Raises:
             PasswordRejected: the password breaks the policy.
         """
-        self.passwords.check_policy(new_password)
+        user = self.store.user_by_id(user_id)
+        self.passwords.check_policy(new_password, email=user.email if user else None)
         self.store.set_password_hash(user_id, self.passwords.hash(new_password))
         now = self.clock()
         self.store.set_valid_after(user_id, now)

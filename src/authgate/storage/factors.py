@@ -7,25 +7,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import Connection, delete, func, insert, or_, select, update
 
 from authgate.core.factors import StoredChallenge, StoredTotp
 from authgate.core.store import UserId
+from authgate.storage.sql import SqlStore
 from authgate.storage.tables import mfa_challenges, recovery_codes, totp_factors
 
 
 class SqlFactors:
     """The factor tables, in the transactions and write lock of a SqlStore."""
 
-    def __init__(self, store: Any) -> None:  # a SqlStore
+    def __init__(self, store: SqlStore) -> None:
         self._store = store
 
     # -- TOTP -----------------------------------------------------------------
 
     def totp(self, user_id: UserId) -> StoredTotp | None:
-        with self._store._read() as conn:
+        with self._store.reading() as conn:
             row = conn.execute(
                 select(totp_factors).where(totp_factors.c.user_id == user_id)
             ).first()
@@ -42,7 +42,7 @@ class SqlFactors:
 
     def begin_totp(self, user_id: UserId, secret: bytes, *, sealed: bool, now: datetime) -> bool:
         """Store a new, unconfirmed secret (replacing an unconfirmed one); False if confirmed."""
-        with self._store._write() as conn:
+        with self._store.writing() as conn:
             confirmed = conn.execute(
                 select(totp_factors.c.user_id).where(
                     totp_factors.c.user_id == user_id, totp_factors.c.confirmed_at.is_not(None)
@@ -62,7 +62,7 @@ class SqlFactors:
         self, user_id: UserId, *, step: int, now: datetime, code_hashes: Sequence[str]
     ) -> bool:
         """Activate the unconfirmed secret with its first code's step, and its recovery codes."""
-        with self._store._write() as conn:
+        with self._store.writing() as conn:
             result = conn.execute(
                 update(totp_factors)
                 .where(totp_factors.c.user_id == user_id, totp_factors.c.confirmed_at.is_(None))
@@ -75,7 +75,7 @@ class SqlFactors:
 
     def use_step(self, user_id: UserId, step: int) -> bool:
         """Record that `step`'s code was used; False if it (or a later one) was already."""
-        with self._store._write() as conn:
+        with self._store.writing() as conn:
             result = conn.execute(
                 update(totp_factors)
                 .where(
@@ -89,7 +89,7 @@ class SqlFactors:
 
     def remove_totp(self, user_id: UserId) -> bool:
         """Delete the secret and the recovery codes; False when there was no confirmed one."""
-        with self._store._write() as conn:
+        with self._store.writing() as conn:
             result = conn.execute(
                 delete(totp_factors).where(
                     totp_factors.c.user_id == user_id, totp_factors.c.confirmed_at.is_not(None)
@@ -103,11 +103,11 @@ class SqlFactors:
     def replace_recovery_codes(
         self, user_id: UserId, code_hashes: Sequence[str], *, now: datetime
     ) -> None:
-        with self._store._write() as conn:
+        with self._store.writing() as conn:
             _replace_codes(conn, user_id, code_hashes, now)
 
     def use_recovery_code(self, user_id: UserId, code_hash: str, *, now: datetime) -> bool:
-        with self._store._write() as conn:
+        with self._store.writing() as conn:
             result = conn.execute(
                 update(recovery_codes)
                 .where(
@@ -123,7 +123,7 @@ class SqlFactors:
         query = select(func.count()).where(
             recovery_codes.c.user_id == user_id, recovery_codes.c.used_at.is_(None)
         )
-        with self._store._read() as conn:
+        with self._store.reading() as conn:
             return int(conn.execute(query).scalar_one())
 
     # -- the password step of an MFA sign-in ----------------------------------
@@ -137,7 +137,7 @@ class SqlFactors:
         now: datetime,
         expires_at: datetime,
     ) -> None:
-        with self._store._write() as conn:
+        with self._store.writing() as conn:
             conn.execute(
                 insert(mfa_challenges).values(
                     token_hash=token_hash,
@@ -151,7 +151,7 @@ class SqlFactors:
 
     def challenge(self, token_hash: str) -> StoredChallenge | None:
         query = select(mfa_challenges).where(mfa_challenges.c.token_hash == token_hash)
-        with self._store._read() as conn:
+        with self._store.reading() as conn:
             row = conn.execute(query).first()
         if row is None:
             return None
@@ -166,7 +166,7 @@ class SqlFactors:
 
     def spend_challenge(self, token_hash: str, *, now: datetime, max_failures: int) -> bool:
         """Use the challenge; False when used, expired or failed too often meanwhile."""
-        with self._store._write() as conn:
+        with self._store.writing() as conn:
             result = conn.execute(
                 update(mfa_challenges)
                 .where(
@@ -180,7 +180,7 @@ class SqlFactors:
         return bool(result.rowcount == 1)
 
     def count_failure(self, token_hash: str) -> None:
-        with self._store._write() as conn:
+        with self._store.writing() as conn:
             conn.execute(
                 update(mfa_challenges)
                 .where(mfa_challenges.c.token_hash == token_hash)
@@ -188,14 +188,19 @@ class SqlFactors:
             )
 
     def forget_challenges(self, *, expired_before: datetime) -> int:
-        with self._store._write() as conn:
-            result = conn.execute(
-                delete(mfa_challenges).where(mfa_challenges.c.expires_at < expired_before)
-            )
-        return int(result.rowcount)
+        """Delete the challenges that expired before then, used or not; return how many."""
+        expired = mfa_challenges.c.expires_at < expired_before
+        found = select(mfa_challenges.c.token_hash).where(expired).limit(1)
+        with self._store.reading() as conn:  # most polls find none: no write lock for them
+            if conn.execute(found).first() is None:
+                return 0
+        with self._store.writing() as conn:
+            return int(conn.execute(delete(mfa_challenges).where(expired)).rowcount)
 
 
-def _replace_codes(conn: Any, user_id: UserId, code_hashes: Sequence[str], now: datetime) -> None:
+def _replace_codes(
+    conn: Connection, user_id: UserId, code_hashes: Sequence[str], now: datetime
+) -> None:
     conn.execute(delete(recovery_codes).where(recovery_codes.c.user_id == user_id))
     conn.execute(
         insert(recovery_codes),

@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Row, and_, delete, func, insert, or_, select, update
 
@@ -16,6 +16,9 @@ from authgate.core.letters import Envelope, State
 from authgate.core.links import LinkToken, Purpose
 from authgate.core.store import Mailing, UserId
 from authgate.storage.tables import link_tokens, outbox
+
+if TYPE_CHECKING:  # storage/sql.py imports this module's mailing functions
+    from authgate.storage.sql import SqlStore
 
 MAX_ERROR = 512
 
@@ -104,7 +107,7 @@ def link_token(row: Row[Any]) -> LinkToken:
 class SqlOutbox:
     """The sender's and the operator's view of the outbox table."""
 
-    def __init__(self, store: Any) -> None:  # a SqlStore: its transactions and write lock
+    def __init__(self, store: SqlStore) -> None:  # its transactions and write lock
         self._store = store
 
     def claim(
@@ -129,7 +132,7 @@ class SqlOutbox:
             .limit(limit)
             .with_for_update(skip_locked=True)  # PostgreSQL; SQLite renders nothing
         )
-        with self._store._write() as conn:
+        with self._store.writing() as conn:
             ids = list(conn.execute(due).scalars())
             if not ids:
                 return []
@@ -171,7 +174,7 @@ class SqlOutbox:
         """Give claimed envelopes back untried: due again at once, the claim not counted as
         an attempt (the SMTP server hung up mid-batch, the lease runs short, the server
         stops). Returns how many were still held by `claim`."""
-        with self._store._write() as conn:
+        with self._store.writing() as conn:
             result = conn.execute(
                 update(outbox)
                 .where(
@@ -189,7 +192,7 @@ class SqlOutbox:
         return int(result.rowcount)
 
     def _settle(self, envelope_id: str, claim: str, **values: object) -> bool:
-        with self._store._write() as conn:
+        with self._store.writing() as conn:
             result = conn.execute(
                 update(outbox)
                 .where(
@@ -206,11 +209,11 @@ class SqlOutbox:
         query = select(outbox).order_by(outbox.c.created_at.desc(), outbox.c.id).limit(limit)
         if state is not None:
             query = query.where(outbox.c.state == state)
-        with self._store._read() as conn:
+        with self._store.reading() as conn:
             return [envelope(row) for row in conn.execute(query)]
 
     def get(self, envelope_id: str) -> Envelope | None:
-        with self._store._read() as conn:
+        with self._store.reading() as conn:
             row = conn.execute(select(outbox).where(outbox.c.id == envelope_id)).first()
         return envelope(row) if row else None
 
@@ -218,12 +221,12 @@ class SqlOutbox:
         """Envelopes whose id starts with `prefix` (the CLI shows short ids)."""
         escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         query = select(outbox).where(outbox.c.id.like(escaped + "%", escape="\\")).limit(2)
-        with self._store._read() as conn:
+        with self._store.reading() as conn:
             return [envelope(row) for row in conn.execute(query)]
 
     def retry(self, envelope_id: str, *, now: datetime) -> bool:
         """Send a dead or pending envelope again from now, with fresh attempts."""
-        with self._store._write() as conn:
+        with self._store.writing() as conn:
             result = conn.execute(
                 update(outbox)
                 .where(
@@ -238,7 +241,7 @@ class SqlOutbox:
     def counts(self) -> dict[str, int]:
         """How many envelopes are in each state."""
         query = select(outbox.c.state, func.count()).group_by(outbox.c.state)
-        with self._store._read() as conn:
+        with self._store.reading() as conn:
             return {state: count for state, count in conn.execute(query)}
 
 

@@ -15,13 +15,14 @@ from sqlalchemy.exc import IntegrityError
 
 from authgate.core.passkeys import Purpose, StoredPasskey
 from authgate.core.store import UserId
+from authgate.storage.sql import SqlStore
 from authgate.storage.tables import passkeys, webauthn_challenges
 
 
 class SqlPasskeys:
     """The passkey tables, in the transactions and write lock of a SqlStore."""
 
-    def __init__(self, store: Any) -> None:  # a SqlStore
+    def __init__(self, store: SqlStore) -> None:
         self._store = store
 
     # -- challenges -----------------------------------------------------------
@@ -35,9 +36,9 @@ class SqlPasskeys:
         now: datetime,
         expires_at: datetime,
     ) -> None:
-        """Keep a new challenge, and forget the expired ones (anyone may ask for one)."""
-        with self._store._write() as conn:
-            conn.execute(delete(webauthn_challenges).where(webauthn_challenges.c.expires_at < now))
+        """Keep a new challenge (anyone may ask for one: forget_challenges() keeps the
+        expired ones from piling up)."""
+        with self._store.writing() as conn:
             conn.execute(
                 insert(webauthn_challenges).values(
                     challenge_hash=challenge_hash,
@@ -58,7 +59,7 @@ class SqlPasskeys:
             if user_id is None
             else webauthn_challenges.c.user_id == user_id
         )
-        with self._store._write() as conn:
+        with self._store.writing() as conn:
             result = conn.execute(
                 update(webauthn_challenges)
                 .where(
@@ -72,12 +73,22 @@ class SqlPasskeys:
             )
         return bool(result.rowcount == 1)
 
+    def forget_challenges(self, *, expired_before: datetime) -> int:
+        """Delete the challenges that expired before then, used or not; return how many."""
+        expired = webauthn_challenges.c.expires_at < expired_before
+        found = select(webauthn_challenges.c.challenge_hash).where(expired).limit(1)
+        with self._store.reading() as conn:  # most polls find none: no write lock for them
+            if conn.execute(found).first() is None:
+                return 0
+        with self._store.writing() as conn:
+            return int(conn.execute(delete(webauthn_challenges).where(expired)).rowcount)
+
     # -- passkeys -------------------------------------------------------------
 
     def add_passkey(self, passkey: StoredPasskey) -> bool:
         """Store it; False when its credential id is registered already (to anyone)."""
         try:
-            with self._store._write() as conn:
+            with self._store.writing() as conn:
                 conn.execute(
                     insert(passkeys).values(
                         id=passkey.id,
@@ -103,36 +114,36 @@ class SqlPasskeys:
             .where(passkeys.c.user_id == user_id)
             .order_by(passkeys.c.created_at, passkeys.c.id)
         )
-        with self._store._read() as conn:
+        with self._store.reading() as conn:
             return [_passkey(row) for row in conn.execute(query)]
 
     def has_passkey(self, user_id: UserId) -> bool:
         query = select(exists().where(passkeys.c.user_id == user_id))
-        with self._store._read() as conn:
+        with self._store.reading() as conn:
             return bool(conn.execute(query).scalar_one())
 
     def passkey_by_credential(self, credential_id: str) -> StoredPasskey | None:
         query = select(passkeys).where(passkeys.c.credential_id == credential_id)
-        with self._store._read() as conn:
+        with self._store.reading() as conn:
             row = conn.execute(query).first()
         return None if row is None else _passkey(row)
 
     def rename_passkey(self, user_id: UserId, passkey_id: str, name: str) -> StoredPasskey | None:
         mine = and_(passkeys.c.id == passkey_id, passkeys.c.user_id == user_id)
-        with self._store._write() as conn:
+        with self._store.writing() as conn:
             if conn.execute(update(passkeys).where(mine).values(name=name)).rowcount != 1:
                 return None
             return _passkey(conn.execute(select(passkeys).where(mine)).one())
 
     def remove_passkey(self, user_id: UserId, passkey_id: str) -> bool:
-        with self._store._write() as conn:
+        with self._store.writing() as conn:
             result = conn.execute(
                 delete(passkeys).where(passkeys.c.id == passkey_id, passkeys.c.user_id == user_id)
             )
         return bool(result.rowcount == 1)
 
     def remove_passkeys(self, user_id: UserId) -> int:
-        with self._store._write() as conn:
+        with self._store.writing() as conn:
             return int(conn.execute(delete(passkeys).where(passkeys.c.user_id == user_id)).rowcount)
 
     def record_use(
@@ -146,7 +157,7 @@ class SqlPasskeys:
     ) -> bool:
         """Move the counter on from `sign_count_before` (core checked that it goes forward, or
         stays 0 for an authenticator without one); False when another use moved it first."""
-        with self._store._write() as conn:
+        with self._store.writing() as conn:
             result = conn.execute(
                 update(passkeys)
                 .where(passkeys.c.id == passkey_id, passkeys.c.sign_count == sign_count_before)

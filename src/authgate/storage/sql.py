@@ -16,8 +16,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Engine,
+    LargeBinary,
     Row,
     bindparam,
     case,
@@ -31,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 
 from authgate.core.links import LinkToken, Purpose
 from authgate.core.store import (
+    SESSION_LIMIT,
     AuditEvent,
     Mailing,
     RefreshRecord,
@@ -47,10 +50,12 @@ from authgate.storage.outbox import link_token, spend_link, void_links, write_ma
 from authgate.storage.tables import (
     audit_events,
     link_tokens,
+    outbox,
     refresh_tokens,
     server_secrets,
     sessions,
     signing_keys,
+    totp_factors,
     users,
 )
 
@@ -58,6 +63,15 @@ NO_MAIL = Mailing()
 # Links that an address change voids: pending changes, and links sent to the old address.
 ABOUT_THE_ADDRESS = (Purpose.CHANGE_EMAIL, Purpose.VERIFY_EMAIL, Purpose.RESET_PASSWORD)
 UNUSABLE_PASSWORD = "!"  # noqa: S105 - no password matches it: every check of it fails
+# Every value sealed with the key-encryption key, as (table, primary key, value): what
+# `seal_secrets` seals anew at startup. Refresh-token successors are sealed too, but under a
+# key only the presented token derives (core/sessions.py), never the KEK.
+SEALED_VALUES = (
+    (signing_keys, signing_keys.c.kid, signing_keys.c.material),
+    (server_secrets, server_secrets.c.name, server_secrets.c.value),
+    (totp_factors, totp_factors.c.user_id, totp_factors.c.secret),
+    (outbox, outbox.c.id, outbox.c.body),  # None once delivered
+)
 
 # The statements of the hot paths (guarded reads, rotation), built once with bound
 # parameters: building and cache-keying a statement costs SQLAlchemy more than SQLite
@@ -142,14 +156,23 @@ class SqlStore:
             self._lean.dispose()
 
     @contextmanager
-    def _read(self) -> Iterator[Connection]:
-        """A connection for one read statement."""
+    def reading(self) -> Iterator[Connection]:
+        """A connection for reads, given back on leaving the block (its statements need not
+        see one snapshot: on SQLite a read sends no BEGIN).
+
+        The stores of the other tables (storage/outbox.py, factors.py, passkeys.py) read
+        through this too, so they share this store's pool.
+        """
         with self._lean.connect() as conn, conn.begin():
             yield conn
 
     @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        """A write transaction: on SQLite, BEGIN IMMEDIATE, one thread of the process at a time."""
+    def writing(self) -> Iterator[Connection]:
+        """A write transaction, committed on leaving the block and rolled back on an error.
+
+        On SQLite it is BEGIN IMMEDIATE, one thread of the process at a time: the stores of
+        the other tables write through this too, so every writer queues for the one lock.
+        """
         with self._write_lock or contextlib.nullcontext(), self._lean.connect() as conn:
             if not self._begins_itself:
                 conn = conn.execution_options(sqlite_write=True)  # the hook's BEGIN IMMEDIATE
@@ -157,6 +180,10 @@ class SqlStore:
                 if self._begins_itself:
                     conn.exec_driver_sql("BEGIN IMMEDIATE")
                 yield conn
+
+    # The short names this module's own methods use.
+    _read = reading
+    _write = writing
 
     def ping(self) -> None:
         """Read a real table: `SELECT 1` alone never touches an SQLite file."""
@@ -275,9 +302,14 @@ class SqlStore:
 
     # -- sessions and refresh tokens -----------------------------------------
 
-    def start_session(self, session: Session, token_hash: str, *, password_hash: str) -> bool:
+    def start_session(
+        self, session: Session, token_hash: str, *, password_hash: str, max_sessions: int = 0
+    ) -> Sequence[SessionId] | None:
         # FOR SHARE (PostgreSQL): a disable or password change waits for this transaction, and
         # its "end every session" then sees the new session; SQLite writes one at a time.
+        # Under a session limit the user's own sign-ins must wait for each other too, or two
+        # would each count the sessions without the other's and leave one too many: FOR NO
+        # KEY UPDATE, which still lets other tables' rows name the user meanwhile.
         still = (
             select(users.c.id)
             .where(
@@ -285,11 +317,11 @@ class SqlStore:
                 users.c.disabled_at.is_(None),
                 users.c.password_hash == password_hash,
             )
-            .with_for_update(read=True)
+            .with_for_update(read=not max_sessions, key_share=bool(max_sessions))
         )
         with self._write() as conn:
             if conn.execute(still).first() is None:
-                return False
+                return None
             conn.execute(
                 insert(sessions).values(
                     id=session.id,
@@ -308,7 +340,9 @@ class SqlStore:
                     token_hash=token_hash, session_id=session.id, created_at=session.created_at
                 )
             )
-        return True
+            if not max_sessions:
+                return []
+            return _end_least_recently_used(conn, session, keep=max_sessions)
 
     def find_refresh_token(self, token_hash: str) -> RefreshRecord | None:
         with self._read() as conn:
@@ -346,6 +380,22 @@ class SqlStore:
             )
             conn.execute(TOUCH_SESSION, {"session": session_id, "at": now})
             return True
+
+    def current_refresh_token(self, session_id: SessionId) -> str | None:
+        query = (
+            select(refresh_tokens.c.token_hash)
+            .join(sessions, sessions.c.id == refresh_tokens.c.session_id)
+            .where(
+                refresh_tokens.c.session_id == session_id,
+                refresh_tokens.c.used_at.is_(None),
+                sessions.c.revoked_at.is_(None),
+            )
+            .order_by(refresh_tokens.c.created_at.desc())
+            .limit(1)
+        )
+        with self._read() as conn:
+            found: str | None = conn.execute(query).scalar()
+        return found
 
     def forget_successors(self, *, used_before: datetime) -> int:
         sealed = refresh_tokens.c.successor.is_not(None)
@@ -386,9 +436,13 @@ class SqlStore:
         self, user_id: UserId, *, now: datetime, reason: str
     ) -> Sequence[SessionId]:
         with self._write() as conn:
+            return _end_sessions(conn, user_id, now=now, reason=reason)
+
+    def end_all_sessions(self, *, now: datetime, reason: str) -> Sequence[SessionId]:
+        with self._write() as conn:
             ended = conn.execute(
                 update(sessions)
-                .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
+                .where(sessions.c.revoked_at.is_(None), sessions.c.expires_at > now)
                 .values(revoked_at=now, revoked_reason=reason)
                 .returning(sessions.c.id)
             ).scalars()
@@ -643,23 +697,36 @@ class SqlStore:
                 for table in (signing_keys, server_secrets)
             )
 
-    def seal_secrets(self, seal: Callable[[bytes], bytes]) -> int:
-        """Encrypt every signing key and server secret stored in clear; return how many."""
+    def seal_secrets(self, seal: Callable[[bytes, bool], bytes], *, current: bytes) -> int:
+        """Seal anew every stored secret that is not sealed as `current` says; return how many.
+
+        `current` is how values sealed under the current key in the current format begin
+        (core/keys.py `sealed_prefix`). Every other value of `SEALED_VALUES`, in clear, in
+        an older format or under a previous key, becomes `seal(value, sealed)`: all in one
+        transaction, so a value that does not open leaves every row as it was.
+        """
+        stale = [
+            (table, name, value, _stale(table.c.sealed, value, current))
+            for table, name, value in SEALED_VALUES
+        ]
+        with self._read() as conn:  # most starts find none: no write lock for them
+            if not any(
+                conn.execute(select(name).where(where).limit(1)).first()
+                for _, name, _, where in stale
+            ):
+                return 0
         sealed = 0
         with self._write() as conn:
-            for table, name, value in (
-                (signing_keys, signing_keys.c.kid, signing_keys.c.material),
-                (server_secrets, server_secrets.c.name, server_secrets.c.value),
-            ):
+            for table, name, value, where in stale:
                 lock_table(conn, table.name)
-                clear = conn.execute(select(name, value).where(table.c.sealed.is_(False))).all()
-                for row_name, row_value in clear:
+                rows = conn.execute(select(name, value, table.c.sealed).where(where)).all()
+                for row_name, row_value, row_sealed in rows:
                     conn.execute(
                         update(table)
-                        .where(name == row_name, table.c.sealed.is_(False))
-                        .values({value: seal(bytes(row_value)), table.c.sealed: True})
+                        .where(name == row_name)
+                        .values({value: seal(bytes(row_value), row_sealed), table.c.sealed: True})
                     )
-                sealed += len(clear)
+                sealed += len(rows)
         return sealed
 
     # -- audit --------------------------------------------------------------
@@ -717,12 +784,45 @@ def _end_sessions(
     return [SessionId(sid) for sid in conn.execute(query).scalars()]
 
 
+def _end_least_recently_used(conn: Connection, new: Session, *, keep: int) -> Sequence[SessionId]:
+    """End the user's live sessions but `new` and the `keep - 1` most recently used others,
+    in the caller's transaction; return their ids."""
+    now = new.created_at
+    beyond = (
+        select(sessions.c.id)
+        .where(
+            sessions.c.user_id == new.user_id,
+            sessions.c.id != new.id,
+            sessions.c.revoked_at.is_(None),
+            sessions.c.expires_at > now,
+        )
+        .order_by(sessions.c.last_used_at.desc(), sessions.c.created_at.desc())
+        .offset(keep - 1)
+    )
+    ended = conn.execute(
+        update(sessions)
+        .where(sessions.c.id.in_(beyond))
+        .values(revoked_at=now, revoked_reason=SESSION_LIMIT)
+        .returning(sessions.c.id)
+    ).scalars()
+    return [SessionId(sid) for sid in ended]
+
+
 def case_verified(address: str, now: datetime) -> Any:
     """email_verified_at after a link to `address` was used: now, if it is still the account's."""
     return case(
         (users.c.email_key == email_key(address), func.coalesce(users.c.email_verified_at, now)),
         else_=users.c.email_verified_at,
     )
+
+
+def _stale(
+    sealed: ColumnElement[bool], value: ColumnElement[bytes], current: bytes
+) -> ColumnElement[bool]:
+    """A value in clear, or sealed but not beginning with `current`: compared in SQL, so a
+    start reads only the values it must seal anew, not every TOTP secret of every user."""
+    head = func.substr(value, 1, len(current), type_=LargeBinary)
+    return value.is_not(None) & (sealed.is_(False) | (head != current))
 
 
 def _key_values(key: StoredKey) -> dict[str, Any]:

@@ -23,8 +23,9 @@ from authgate.storage.engine import database_threads
 from authgate.web.cookies import Cookies
 from authgate.web.csrf import Csrf, csrf_key
 from authgate.web.docs import docs
-from authgate.web.errors import error_response, install_error_handlers
-from authgate.web.guarded import GuardedRoutes
+from authgate.web.errors import error_response, install_error_handlers, unexpected_error
+from authgate.web.guarded import GuardedRoutes, log_route_refusal
+from authgate.web.headers import SecurityHeaders, floor_headers
 from authgate.web.logs import configure_logging
 from authgate.web.pacing import Pacer
 from authgate.web.page import page
@@ -121,7 +122,11 @@ def create_app(
     )
     app.state.database = WorkPool(name="db", workers=database_threads(parts.engine), queue=1024)
     parts.metrics.watch(parts.metrics.hashing_queue, lambda: app.state.hashing.in_flight)
-    install_error_handlers(app)
+    install_error_handlers(app, refused=log_route_refusal)
+    floor = floor_headers(settings.public_base)
+    # Starlette's outermost layer answers an unhandled exception (and lets the server log
+    # it): that answer is made here, with the floor the layer below adds to every other.
+    app.add_exception_handler(Exception, unexpected_error(floor))
     app.add_middleware(  # innermost: it sees the client address the proxy layer found
         GuardedRoutes,
         routes=router.routes,
@@ -140,6 +145,7 @@ def create_app(
             ProxyHeadersMiddleware,
             trusted_hosts=[str(network) for network in settings.trusted_proxies],
         )
+    app.add_middleware(SecurityHeaders, headers=floor)  # outermost: every answer gets it
     app.include_router(router)
     app.include_router(page)
     app.include_router(docs)

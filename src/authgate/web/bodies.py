@@ -94,19 +94,21 @@ class MfaIn(Body):
 
 
 class ReauthenticateIn(Body):
-    """The password, a code of the authenticator app, or a passkey's answer."""
+    """The password, with a code of the authenticator app or a recovery code when the
+    account has a second factor; or a passkey's answer (to /passkeys/authenticate/options)
+    alone."""
 
     password: Text | None = None
     code: Text | None = None
+    recovery_code: Text | None = None
     passkey: dict[str, object] | None = None
 
-
-class AccessOut(BaseModel):
-    """A new access token of the same session; its refresh token goes on unchanged."""
-
-    access_token: str
-    token_type: str = "Bearer"  # noqa: S105 - the RFC 6750 scheme name
-    expires_in: int
+    def sends_one_proof(self) -> bool:
+        """Something to check, in one shape: a passkey alone, or at most one code."""
+        codes = 2 - (self.code, self.recovery_code).count(None)
+        if self.passkey is not None:
+            return self.password is None and codes == 0
+        return codes <= 1 and (self.password is not None or codes == 1)
 
 
 class CodeIn(Body):

@@ -19,7 +19,10 @@ from authgate.service import SignedIn
 from authgate.settings import SameSite
 
 Transport = Literal["body", "cookie"]
-REFRESH_PATH = "/token"  # the only route that reads the refresh token
+# The refresh-token cookie goes to /token, which rotates it, and to the sign-in routes
+# (/sign-in, /sign-in/mfa, /sign-in/passkey), where a browser signing in again ends the
+# session it replaces (ASVS V7.2.4): one cookie per path, the same token in both.
+REFRESH_PATHS = ("/token", "/sign-in")
 
 
 class Cookies:
@@ -62,15 +65,16 @@ class Cookies:
             samesite=self.same_site,
         )
         # Strict whatever the setting: only the page's own fetch sends it, never a link.
-        response.set_cookie(
-            self.refresh,
-            result.refresh_token,
-            max_age=session_seconds,
-            path=REFRESH_PATH,
-            secure=self.secure,
-            httponly=True,
-            samesite="strict",
-        )
+        for path in REFRESH_PATHS:
+            response.set_cookie(
+                self.refresh,
+                result.refresh_token,
+                max_age=session_seconds,
+                path=path,
+                secure=self.secure,
+                httponly=True,
+                samesite="strict",
+            )
         # Readable by the page's script, which copies it into the X-CSRF-Token header.
         response.set_cookie(
             self.csrf,
@@ -82,23 +86,11 @@ class Cookies:
             samesite=self.same_site,
         )
 
-    def set_access(self, response: Response, token: str, *, expires_in: int) -> None:
-        """A new access token for the browser's session (after re-authentication)."""
-        response.set_cookie(
-            self.access,
-            token,
-            max_age=expires_in,
-            path="/",
-            secure=self.secure,
-            httponly=True,
-            samesite=self.same_site,
-        )
-
     def clear(self, response: Response) -> None:
-        """Tell the browser to drop all three cookies (same name, path and attributes)."""
+        """Tell the browser to drop every cookie of ours (same name, path and attributes)."""
         for name, path, httponly, same_site in (
             (self.access, "/", True, self.same_site),
-            (self.refresh, REFRESH_PATH, True, "strict"),
+            *((self.refresh, path, True, "strict") for path in REFRESH_PATHS),
             (self.csrf, "/", False, self.same_site),
         ):
             response.delete_cookie(

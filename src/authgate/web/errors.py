@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -13,6 +15,7 @@ from authgate.errors import (
     EmailTaken,
     EnrolmentRequired,
     FactorExists,
+    FullAuthenticationRequired,
     InvalidCode,
     InvalidCredentials,
     InvalidEmail,
@@ -41,6 +44,7 @@ STATUS: dict[type[AuthgateError], int] = {
     InvalidCredentials: 401,
     StaleAuthentication: 401,
     MfaRequired: 401,
+    FullAuthenticationRequired: 401,
     InvalidMfaToken: 401,
     InvalidCode: 400,
     FactorExists: 409,
@@ -127,6 +131,9 @@ def authgate_error_response(exc: AuthgateError) -> JSONResponse:
             "methods": list(exc.methods),
         }
         return JSONResponse(body, status_code=401, headers=NO_STORE)
+    if isinstance(exc, FullAuthenticationRequired):  # what else to send, as the sign-in says it
+        body = {"error": exc.code, "detail": exc.detail, "methods": list(exc.methods)}
+        return JSONResponse(body, status_code=401, headers=NO_STORE)
     return error_response(_status(exc), exc.code, exc.detail, _headers(exc))
 
 
@@ -135,11 +142,6 @@ def answer_for(exc: AuthgateError | CsrfRefused) -> JSONResponse:
     if isinstance(exc, CsrfRefused):
         return error_response(403, exc.code, exc.detail)
     return authgate_error_response(exc)
-
-
-async def _on_authgate_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, AuthgateError | CsrfRefused)  # noqa: S101 - registered for these
-    return answer_for(exc)
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -164,8 +166,34 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(AuthgateError, _on_authgate_error)
-    app.add_exception_handler(CsrfRefused, _on_authgate_error)
+def unexpected_error(
+    headers: Mapping[str, str],
+) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    """The answer to an exception nothing else handled: a 500 that says nothing about it.
+
+    The traceback goes to the server's log (uvicorn logs what the app re-raises), never
+    to the client: no stack, query, key or token leaves in the body.
+    """
+
+    async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        detail = "the server met an unexpected error; it is in the server's log"
+        return error_response(500, "server_error", detail, dict(headers))
+
+    return _on_unexpected
+
+
+def install_error_handlers(
+    app: FastAPI, *, refused: Callable[[Request, AuthgateError | CsrfRefused], None]
+) -> None:
+    """Answer errors in their one shape; `refused` hears of each authgate error or CSRF
+    refusal a route raised, before it is answered (to log the refusals among them)."""
+
+    async def on_authgate_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, AuthgateError | CsrfRefused)  # noqa: S101 - registered for these
+        refused(request, exc)
+        return answer_for(exc)
+
+    app.add_exception_handler(AuthgateError, on_authgate_error)
+    app.add_exception_handler(CsrfRefused, on_authgate_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(HTTPException, _on_http_error)

@@ -38,6 +38,7 @@ from authgate.service import Service
 from authgate.web.csrf import SAFE_METHODS
 from authgate.web.errors import CsrfRefused, answer_for
 from authgate.web.pools import WorkPool
+from authgate.web.refusals import log_refusal
 from authgate.web.transport import Carrier, Wire, presented
 
 CLAIMS = "authgate.claims"  # the scope key under which the claims travel on
@@ -92,7 +93,16 @@ async def access_claims(
     if claims is None:
         state = request.app.state
         claims = authenticate(request.scope, state.service, state.wire)[0]
+        request.scope[CLAIMS] = claims  # as the layer passes them on, for a refusal's log
     return claims
+
+
+def log_route_refusal(request: Request, exc: AuthgateError | CsrfRefused) -> None:
+    """Log a refusal that a route FastAPI served raised (web/errors.py's handler calls this),
+    naming the user and session of the claims found for a guarded route."""
+    route = request.scope.get("route")  # None when raised before routing
+    path = route.path if route is not None else request.scope["path"]
+    log_refusal(exc, request.scope, route=path, claims=request.scope.get(CLAIMS))
 
 
 Claims = Annotated[AccessClaims, Depends(access_claims)]
@@ -137,6 +147,7 @@ def direct(
 class _Guarded:
     handler: Handler | None  # None: authenticated here, then served by FastAPI
     before_mfa: bool  # open to a session without a second factor under AUTHGATE_MFA=required
+    route: str  # the path as declared, for the log of a refusal
 
 
 class GuardedRoutes:
@@ -165,7 +176,9 @@ class GuardedRoutes:
         for route in routes:
             if not isinstance(route, APIRoute) or not _guarded(route.dependant):
                 continue
-            entry = _Guarded(getattr(route.endpoint, DIRECT, None), route.path in open_paths)
+            entry = _Guarded(
+                getattr(route.endpoint, DIRECT, None), route.path in open_paths, route.path
+            )
             for method in route.methods or ():
                 if route.param_convertors:
                     self.patterns.append((route.path_regex, method, entry))
@@ -180,6 +193,7 @@ class GuardedRoutes:
         if entry is None:
             await self.app(scope, receive, send)
             return
+        claims = None  # a refusal once the token verified names its user and session
         try:
             claims, _ = authenticate(scope, self.service, self.wire)
             if self.mfa_required and not entry.before_mfa and "mfa" not in claims.amr:
@@ -188,6 +202,7 @@ class GuardedRoutes:
                 call = Call(claims, self.service, self.database, path)
                 response = await entry.handler(call)
         except (AuthgateError, CsrfRefused) as exc:
+            log_refusal(exc, scope, route=entry.route, claims=claims)
             response = answer_for(exc)
         else:
             if entry.handler is None:

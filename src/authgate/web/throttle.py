@@ -1,4 +1,5 @@
-"""Throttles on sign-up, sign-in and refresh, with the `limits` library's windows.
+"""Throttles on sign-up, sign-in, refresh, passkey challenges and mail, with the `limits`
+library's windows.
 
 Counters live in this process's memory, or in Redis when AUTHGATE_REDIS_URL is set, so
 that every worker and instance counts against the same limits. Attempts are counted in
@@ -27,7 +28,15 @@ from limits.errors import StorageError
 from authgate.errors import Overloaded, Throttled
 from authgate.settings import Settings
 
-Rule = Literal["sign_up", "sign_in_ip", "sign_in_account", "token", "mail_address", "mail_ip"]
+Rule = Literal[
+    "sign_up",
+    "sign_in_ip",
+    "sign_in_account",
+    "token",
+    "passkey_options",
+    "mail_address",
+    "mail_ip",
+]
 Refundable = Literal["sign_in_account"]  # counted in fixed windows, see refund()
 REFUNDABLE = frozenset(get_args(Refundable))
 # A fixed window's counter is a Redis string, a moving window's a list: under keys of their
@@ -98,7 +107,7 @@ class Throttle:
             raise self._unavailable(exc) from None
         if not allowed:
             self.refused(rule)
-            raise Throttled(await self._retry_after(rule, key))
+            raise Throttled(await self._retry_after(rule, key), rule=rule)
 
     async def refund(self, rule: Refundable, key: str) -> None:
         """Give back an attempt counted by hit() that should not count (a right password).
@@ -144,6 +153,7 @@ def rates(settings: Settings) -> dict[Rule, str]:
         "sign_in_ip": settings.throttle_sign_in_ip,
         "sign_in_account": settings.throttle_sign_in_account,
         "token": settings.throttle_token,
+        "passkey_options": settings.throttle_passkey_options,
         "mail_address": settings.throttle_mail_address,
         "mail_ip": settings.throttle_mail_ip,
     }

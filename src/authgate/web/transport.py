@@ -129,17 +129,14 @@ class Wire:
         return JSONResponse(body, headers=NO_STORE)
 
     def reauthenticated(self, result: SignedIn, carrier: Carrier | None) -> JSONResponse:
-        """A fresh access token of the same session, where the client keeps it."""
-        if carrier == "cookie":
-            response = JSONResponse({"expires_in": result.expires_in}, headers=NO_STORE)
-            self.cookies.set_access(response, result.access_token, expires_in=result.expires_in)
-            return response
-        body = {
-            "access_token": result.access_token,
-            "token_type": "Bearer",
-            "expires_in": result.expires_in,
-        }
-        return JSONResponse(body, headers=NO_STORE)
+        """The session's new tokens, where the client keeps them: cookies for a request the
+        access-token cookie authenticated, else the JSON body (as a sign-in answers)."""
+        return self.signed_in(result, "cookie" if carrier == "cookie" else "body")
+
+    def replaced_refresh_token(self, request: Request, transport: Transport) -> str | None:
+        """The refresh token of the session a browser signing in again replaces: its
+        refresh-token cookie, which the sign-in routes receive too (web/cookies.py)."""
+        return self.cookies.refresh_token(request) if transport == "cookie" else None
 
     def signed_out(self, carrier: Carrier | None) -> Response:
         """204; a session that cookies carried also has them cleared."""

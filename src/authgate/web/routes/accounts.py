@@ -30,6 +30,7 @@ from authgate.web.routes.deps import (
     Transports,
     client_ip,
     direct,
+    end_replaced_session,
     json,
 )
 
@@ -83,11 +84,13 @@ async def sign_in(
     request: Request,
     svc: Svc,
     pool: Hashing,
+    db: Database,
     throttle: Throttles,
     wire: Transports,
     transport: TransportQuery = "body",
 ) -> JSONResponse:
-    """Check the credentials and start a session. JSON, or the OAuth2 password form."""
+    """Check the credentials and start a session. JSON, or the OAuth2 password form. In
+    cookie transport, the session the browser's cookies held ends: the new one replaces it."""
     wire.admit_new_cookies(request, transport)  # login CSRF: no page elsewhere signs a browser in
     credentials = await read_credentials(request)
     ip = client_ip(request)
@@ -110,6 +113,7 @@ async def sign_in(
         await throttle.refund("sign_in_account", account)
         raise
     await throttle.refund("sign_in_account", account)
+    await end_replaced_session(request, transport, wire=wire, svc=svc, db=db)
     return wire.signed_in(result, transport)
 
 

@@ -76,6 +76,19 @@ async def throttle_mail(throttle: Throttle, ip: str, address_key: str) -> None:
     await throttle.hit("mail_address", address_key)
 
 
+async def end_replaced_session(
+    request: Request, transport: Transport, *, wire: Wire, svc: Service, db: WorkPool
+) -> None:
+    """A browser that signed in again ends the session its cookies held, as a sign-out
+    would: the new session replaces it, and its tokens must not outlive it (ASVS V7.2.4).
+
+    Called once the sign-in succeeded: a refused one changes nothing.
+    """
+    replaced = wire.replaced_refresh_token(request, transport)
+    if replaced is not None:
+        await db.run(svc.sign_out_by_refresh_token, replaced)
+
+
 LinkQuery = Annotated[
     str | None,
     Query(

@@ -10,8 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from authgate.core.store import UserId
+from authgate.errors import FullAuthenticationRequired
 from authgate.web.bodies import (
-    AccessOut,
     CodeIn,
     CookieTokenOut,
     EnrolmentOut,
@@ -36,6 +36,7 @@ from authgate.web.routes.deps import (
     TransportQuery,
     Transports,
     client_ip,
+    end_replaced_session,
 )
 
 router = APIRouter()
@@ -91,12 +92,13 @@ async def sign_in_mfa(
     )
     result = await pacer.check(db, check)
     await throttle.refund("sign_in_account", account)
+    await end_replaced_session(request, transport, wire=wire, svc=svc, db=db)
     return wire.signed_in(result, transport)
 
 
 @router.post(
     "/reauthenticate",
-    response_model=AccessOut | CookieTokenOut,
+    response_model=TokenOut | CookieTokenOut,
     responses={**GUARD_FAILURES, **BODY_FAILURES, **CSRF_FAILURES, 429: ERROR, 503: ERROR},
 )
 async def reauthenticate(
@@ -108,14 +110,17 @@ async def reauthenticate(
     throttle: Throttles,
     wire: Transports,
 ) -> JSONResponse:
-    """Prove again who you are, with the password or a code: a new access token of this
-    session whose `auth_time` is now, for the routes that need a recent sign-in."""
-    if [body.password, body.code, body.passkey].count(None) != 2:
+    """Prove again who you are, as fully as a sign-in: the password, with a code (or a
+    recovery code) too when the account has a second factor, or a passkey's answer alone.
+    The same session goes on, its `auth_time` now, with a new access token and a new refresh
+    token (the old one is spent). One factor of an account with two: 401
+    `full_authentication_required`, with the account's `methods`."""
+    if not body.sends_one_proof():
         raise RequestValidationError(
             [
                 {
                     "loc": ("body",),
-                    "msg": "send one of password, code or passkey",
+                    "msg": "send the password (with a code or a recovery_code), or a passkey",
                     "type": "value_error",
                 }
             ]
@@ -124,9 +129,18 @@ async def reauthenticate(
     await throttle.hit("sign_in_account", account)  # a stolen token cannot guess on
     pacer: Pacer = request.app.state.pacer
     check = functools.partial(
-        svc.reauthenticate, claims, password=body.password, code=body.code, passkey=body.passkey
+        svc.reauthenticate,
+        claims,
+        password=body.password,
+        code=body.code,
+        recovery_code=body.recovery_code,
+        passkey=body.passkey,
     )
-    result = await pacer.check(pool, check)
+    try:
+        result = await pacer.check(pool, check)
+    except FullAuthenticationRequired:  # refused before any check: no guess to count
+        await throttle.refund("sign_in_account", account)
+        raise
     await throttle.refund("sign_in_account", account)
     found = wire.presented(request)
     return wire.reauthenticated(result, found[1] if found else None)

@@ -32,6 +32,7 @@ from authgate.web.routes.deps import (
     TransportQuery,
     Transports,
     client_ip,
+    end_replaced_session,
 )
 
 router = APIRouter()
@@ -111,7 +112,9 @@ async def authentication_options(
     """Options for `navigator.credentials.get()` naming no account: the browser offers the
     passkeys it holds for this site, and the authenticator must verify the person. The
     answer goes to POST /sign-in/passkey, or to POST /sign-in/mfa as `passkey`."""
-    await throttle.hit("sign_in_ip", client_ip(request))  # each one is a stored challenge
+    # Each one is a stored challenge, and the signed-out page asks for one on every load
+    # (passkey autofill): a rule of its own, so loads spend no sign-in attempts.
+    await throttle.hit("passkey_options", client_ip(request))
     options = await db.run(svc.passkey_sign_in_options)
     return JSONResponse(options, headers=NO_STORE)
 
@@ -141,4 +144,5 @@ async def sign_in_passkey(
         ip=ip,
         user_agent=request.headers.get("user-agent"),
     )
+    await end_replaced_session(request, transport, wire=wire, svc=svc, db=db)
     return wire.signed_in(result, transport)

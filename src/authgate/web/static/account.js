@@ -269,8 +269,9 @@
     say(response.status === 202 ? await accepted(response) : await problem(response));
   });
 
-  // A change that needs a recent sign-in: on RFC 9470's 401, ask for the password (or a
-  // code) in place, then try the change once more. Null when the user gives up.
+  // A change that needs a recent sign-in: on RFC 9470's 401, ask who you are in place (the
+  // password, with a code when two-step sign-in is on, or a passkey), then try the change
+  // once more. Null when the user gives up.
   async function sensitive(method, path, body) {
     const response = await api(method, path, body);
     if (!needsSignIn(response)) return response;
@@ -856,32 +857,54 @@
 
   // -- step-up in place (RFC 9470) ------------------------------------------------------
 
-  let reauthByCode = false;
+  let reauthByRecoveryCode = false;
   let reauthDone = null; // settles the open dialog's promise: true once re-authenticated
 
-  // Ask for the password (or a code) in a modal dialog; true once POST /reauthenticate gave
-  // this session a fresh sign-in time, false if the user gave up.
+  // Ask who you are in a modal dialog, as completely as a sign-in does: the password; with
+  // an authenticator app, the password and a code; or a passkey, alone. True once
+  // POST /reauthenticate gave this session a fresh sign-in time, false if the user gave up.
   function reauthenticate() {
     closeReauth(false);
-    reauthWith(false);
-    $("reauth-switch").hidden = !factors.totp;
+    const first = layOutReauth();
     $("reauth").showModal();
-    $("reauth-form").elements.password.focus();
+    first.focus();
     return new Promise((resolve) => {
       reauthDone = resolve;
     });
   }
 
-  function reauthWith(code) {
-    reauthByCode = code;
+  // A passkey can confirm it alone, where the browser has WebAuthn and the account a passkey.
+  function reauthPasskey() {
+    return Boolean(window.PublicKeyCredential) && $("passkey-list").childElementCount > 0;
+  }
+
+  // The password with the app's code, the password alone (no second factor), or only the
+  // passkey button (passkeys but no app: the password alone would be refused). Returns the
+  // control to start with.
+  function layOutReauth() {
+    const app = factors.totp;
+    const password = app || !reauthPasskey();
     const fields = $("reauth-form").elements;
-    $("reauth-password").hidden = code;
-    $("reauth-code").hidden = !code;
-    fields.password.required = !code;
-    fields.code.required = code;
-    $("reauth-switch").textContent = code
-      ? "Use your password instead"
-      : "Use a code from your authenticator app instead";
+    $("reauth-password").hidden = !password;
+    $("reauth-submit").hidden = !password;
+    fields.password.required = password;
+    $("reauth-switch").hidden = !app;
+    $("reauth-passkey").hidden = !reauthPasskey();
+    $("reauth-passkey").textContent = password ? "Use your passkey instead" : "Use your passkey";
+    reauthWith(app, false);
+    return password ? fields.password : $("reauth-passkey");
+  }
+
+  function reauthWith(app, recoveryCode) {
+    reauthByRecoveryCode = recoveryCode;
+    const fields = $("reauth-form").elements;
+    $("reauth-code").hidden = !app || recoveryCode;
+    $("reauth-recovery").hidden = !app || !recoveryCode;
+    fields.code.required = app && !recoveryCode;
+    fields.recovery_code.required = app && recoveryCode;
+    $("reauth-switch").textContent = recoveryCode
+      ? "Use a code from your authenticator app instead"
+      : "Use a recovery code instead";
   }
 
   function closeReauth(succeeded) {
@@ -897,34 +920,65 @@
   $("reauth-cancel").addEventListener("click", () => closeReauth(false));
 
   $("reauth-switch").addEventListener("click", () => {
-    reauthWith(!reauthByCode);
+    reauthWith(true, !reauthByRecoveryCode);
     const fields = $("reauth-form").elements;
-    (reauthByCode ? fields.code : fields.password).focus();
+    (reauthByRecoveryCode ? fields.recovery_code : fields.code).focus();
   });
 
   onSubmit("reauth-form", async (form) => {
-    const body = reauthByCode
-      ? { code: form.elements.code.value }
-      : { password: form.elements.password.value };
-    const response = await api("POST", "/reauthenticate", body);
-    if (response.ok) {
-      schedule((await response.json()).expires_in);
-      closeReauth(true);
-      return;
+    const body = { password: form.elements.password.value };
+    if (factors.totp) {
+      if (reauthByRecoveryCode) body.recovery_code = form.elements.recovery_code.value;
+      else body.code = form.elements.code.value;
     }
+    const response = await api("POST", "/reauthenticate", body);
+    if (await reauthenticated(response)) return;
     const { error, detail } = await failure(response);
     if (error === "invalid_credentials") {
-      $("reauth-error").textContent = reauthByCode
-        ? "That code is not right."
-        : "That password is not right.";
-      (reauthByCode ? form.elements.code : form.elements.password).select();
+      let what = "password";
+      if (factors.totp) what += reauthByRecoveryCode ? " or recovery code" : " or code";
+      $("reauth-error").textContent = `That ${what} is not right.`;
+      form.elements.password.select();
+    } else {
+      await reauthRefused(response, error, detail);
+    }
+  });
+
+  onClick("reauth-passkey", async () => {
+    const passkey = await usePasskey();
+    if (passkey === null) return;
+    const response = await api("POST", "/reauthenticate", { passkey });
+    if (await reauthenticated(response)) return;
+    const { error, detail } = await failure(response);
+    if (error === "invalid_credentials") {
+      $("reauth-error").textContent = "That passkey could not confirm it is you.";
+    } else {
+      await reauthRefused(response, error, detail);
+    }
+  });
+
+  // The session's new tokens came in cookies: refresh on their schedule, close the dialog.
+  async function reauthenticated(response) {
+    if (!response.ok) return false;
+    schedule((await response.json()).expires_in);
+    closeReauth(true);
+    return true;
+  }
+
+  async function reauthRefused(response, error, detail) {
+    if (error === "full_authentication_required") {
+      // A second factor was added since this page looked (another tab): ask for it too.
+      await loadFactors();
+      await loadPasskeys();
+      layOutReauth();
+      $("reauth-error").textContent = "Your account has two-step sign-in now: confirm with it too.";
     } else if (response.status === 401) {
       closeReauth(false);
       showSignedOut("Your session has ended. Please sign in again.");
     } else {
       $("reauth-error").textContent = detail;
     }
-  });
+  }
 
   $("reload").addEventListener("click", loadAccount);
 
