@@ -19,7 +19,7 @@ from pathlib import Path
 import pyotp
 import pytest
 
-from helpers import PASSWORD, THROTTLES, fresh_totp_step
+from helpers import PASSWORD, THROTTLES
 from servers import Server
 
 from . import Watch
@@ -34,17 +34,25 @@ SVG = "http://www.w3.org/2000/svg"
 
 
 class Authenticator:
-    """An authenticator app holding one key: the current step's code, with seconds left to
-    type it, of a step never used before (the server accepts only the current step's code,
-    and each step's once), waiting for the next step when need be."""
+    """An authenticator app holding one key: a code of a step never used before, within
+    the one step of drift these servers allow (`serving`), so that a test waits for the
+    clock only when both steps in reach are used. The web tests (tests/web/test_mfa.py)
+    hold the default window of one step on a frozen clock."""
 
     def __init__(self, secret: str) -> None:
         self.totp = pyotp.TOTP(secret)
         self.last_step = -1
 
     def code(self) -> str:
-        self.last_step = fresh_totp_step(after=self.last_step)
-        return self.totp.at(self.last_step * STEP)
+        while True:
+            now = time.time()
+            current = int(now) // STEP
+            step = max(current, self.last_step + 1)
+            if step <= current + 1:
+                break
+            time.sleep(STEP - now % STEP + 0.1)  # both steps in reach are used: the next
+        self.last_step = step
+        return self.totp.at(step * STEP)
 
     def wrong_code(self) -> str:
         return self.totp.at(time.time() - 10 * STEP)
@@ -52,7 +60,8 @@ class Authenticator:
 
 def serving(folder: Path, **settings: str) -> Server:
     """authgate on http://127.0.0.1, so its cookies go without Secure (localhost only)."""
-    return Server(folder, {"AUTHGATE_COOKIE_SECURE": "false", **THROTTLES, **settings})
+    page_settings = {"AUTHGATE_COOKIE_SECURE": "false", "AUTHGATE_TOTP_DRIFT_STEPS": "1"}
+    return Server(folder, {**page_settings, **THROTTLES, **settings})
 
 
 @pytest.fixture(scope="module")
